@@ -1,0 +1,66 @@
+# PeerLink developer commands. `make test` is the full check that CI runs.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PEERLINK := $(BIN)/peerlink
+# The local broker for development; tests use their own port so they never touch it.
+KAFKA_PORT ?= 9092
+TEST_KAFKA_PORT ?= 19092
+# bench/ is linted once it holds Python files (mypy fails on a folder without any).
+LINT_PATHS := $(strip schemas services tests $(if $(shell find bench -name '*.py' -print -quit 2>/dev/null),bench))
+
+.PHONY: help venv kafka-up kafka-down kafka-status lint format test demo clean
+
+help:
+	@echo "make venv         create $(VENV) and install PeerLink with its test tools"
+	@echo "make kafka-up     start a local Kafka broker on 127.0.0.1:$(KAFKA_PORT) with all topics"
+	@echo "make kafka-down   stop it and delete its data"
+	@echo "make lint         ruff check, ruff format --check, mypy --strict"
+	@echo "make format       apply ruff fixes and formatting"
+	@echo "make test         lint + all tests against a broker on port $(TEST_KAFKA_PORT) (as CI)"
+	@echo "make demo         start Kafka and run the end-to-end demo"
+	@echo "make clean        remove caches and build output"
+
+venv: $(VENV)/.installed
+
+# Re-installs only when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+kafka-up: venv
+	$(PEERLINK) kafka up --port $(KAFKA_PORT)
+
+kafka-down: venv
+	$(PEERLINK) kafka down --port $(KAFKA_PORT)
+
+kafka-status: venv
+	$(PEERLINK) kafka status --port $(KAFKA_PORT)
+
+# All three run even when one fails, so one pass shows every problem.
+lint: venv
+	@status=0; \
+	for tool in "ruff check" "ruff format --check" "mypy --strict"; do \
+		echo "$(BIN)/$$tool $(LINT_PATHS)"; \
+		$(BIN)/$$tool $(LINT_PATHS) || status=1; \
+	done; \
+	exit $$status
+
+format: venv
+	$(BIN)/ruff check --fix $(LINT_PATHS)
+	$(BIN)/ruff format $(LINT_PATHS)
+
+test: venv
+	PEERLINK_TEST_KAFKA_PORT=$(TEST_KAFKA_PORT) bash scripts/test.sh
+
+demo: venv kafka-up
+	$(PEERLINK) demo
+
+clean:
+	rm -rf build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis out
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +

@@ -1,0 +1,1 @@
+"""PeerLink contracts: event models, topic registry and the generated artefacts beside them."""

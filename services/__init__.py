@@ -1,0 +1,1 @@
+"""PeerLink services: intake, care-gap engine, FHIR publisher, evaluation, and their runtime."""
