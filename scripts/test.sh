@@ -14,6 +14,17 @@ trap stop_kafka EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# The report render test drives headless Chromium (Debian package); install it when missing.
+if ! command -v chromium >/dev/null 2>&1 && [ -z "${PEERLINK_CHROMIUM:-}" ]; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        echo "test: installing chromium (Debian package) for the report render test"
+        apt-get update -qq >/dev/null && \
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "test: chromium is missing; install the Debian package 'chromium'" >&2
+    fi
+fi
+
 # A broker left over from an interrupted run is replaced, so every run starts from empty data.
 stop_kafka
 "$bin/peerlink" kafka up --port "$port" || exit 1

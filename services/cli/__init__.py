@@ -17,6 +17,7 @@ __all__ = ["main"]
 _COMMAND_MODULES = (
     "services.cli.kafka_cmd",
     "services.cli.schemas_cmd",
+    "services.cli.evaluation_cmd",
 )
 
 
