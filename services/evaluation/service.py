@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import uvicorn
 from prometheus_client import Counter
@@ -35,19 +35,12 @@ from services.runtime import (
     ServiceMetrics,
     get_logger,
 )
+from services.runtime.ops_http import EmbeddedServer
 
 __all__ = ["INPUT_TOPICS", "EvaluationService", "run_service"]
 
 INPUT_TOPICS = ("peer.events.v1", "caregaps.changes.v1")
 _log = get_logger("peerlink.evaluation")
-
-
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn inside our loop: signals stay with the service, which stops everything."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 class EvaluationService:
@@ -157,7 +150,7 @@ class EvaluationService:
 
     async def run(self) -> None:
         """Run until :meth:`stop`; the HTTP API is up before the consumer joins its group."""
-        server: _EmbeddedServer | None = None
+        server: EmbeddedServer | None = None
         server_task: asyncio.Task[None] | None = None
         if self.serve_http:
             config = uvicorn.Config(
@@ -167,7 +160,7 @@ class EvaluationService:
                 log_config=None,
                 access_log=False,
             )
-            server = _EmbeddedServer(config)
+            server = EmbeddedServer(config)
             server_task = asyncio.create_task(server.serve())
             while not server.started:
                 if server_task.done():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterator
 
 import uvicorn
 from starlette.applications import Starlette
@@ -19,7 +20,15 @@ from starlette.routing import Route
 from services.runtime.health import Health
 from services.runtime.metrics import ServiceMetrics
 
-__all__ = ["OpsServer", "ops_routes"]
+__all__ = ["EmbeddedServer", "OpsServer", "ops_routes"]
+
+
+class EmbeddedServer(uvicorn.Server):
+    """uvicorn inside the service's loop: signals stay with the service, which stops all."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 def ops_routes(health: Health, metrics: ServiceMetrics) -> list[Route]:
@@ -49,7 +58,7 @@ class OpsServer:
     def __init__(self, health: Health, metrics: ServiceMetrics, *, host: str, port: int) -> None:
         app = Starlette(routes=ops_routes(health, metrics))
         config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
-        self._server = uvicorn.Server(config)
+        self._server = EmbeddedServer(config)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
