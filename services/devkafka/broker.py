@@ -99,6 +99,9 @@ class LocalKafkaConfig:
     extra_listeners: tuple[Listener, ...] = ()
     #: Applied last to server.properties (e.g. SASL/TLS settings of an extra listener).
     extra_properties: Mapping[str, str] = field(default_factory=dict)
+    #: SCRAM credentials written into the metadata log when the storage is formatted,
+    #: as ``(mechanism, user, password)``, e.g. ``("SCRAM-SHA-256", "intake", "s3cret")``.
+    scram_users: tuple[tuple[str, str, str], ...] = ()
 
     def __post_init__(self) -> None:
         validate_version(self.version)
@@ -333,6 +336,11 @@ class LocalKafka:
             "--config",
             str(self.properties_file),
             "--ignore-formatted",
+            *(
+                arg
+                for mechanism, user, password in self.config.scram_users
+                for arg in ("--add-scram", f"{mechanism}=[name={user},password={password}]")
+            ),
             # A short-lived JVM: skip the optimising JIT and start faster.
             jvm=("-Xmx256m", "-XX:TieredStopAtLevel=1"),
         )

@@ -4,6 +4,7 @@ Services import from here rather than building their own clients, so delivery gu
 PHI-safe logging and health reporting are implemented once.
 """
 
+from services.runtime.connect import KafkaConnectFailed, start_client
 from services.runtime.health import Health, HealthReport
 from services.runtime.logging import configure_logging, get_logger, hash_key
 from services.runtime.metrics import ServiceMetrics
@@ -31,6 +32,7 @@ __all__ = [
     "ConsumerPolicy",
     "Health",
     "HealthReport",
+    "KafkaConnectFailed",
     "KafkaSettings",
     "OpsServer",
     "OutRecord",
@@ -48,4 +50,5 @@ __all__ = [
     "header",
     "ops_routes",
     "send_all",
+    "start_client",
 ]

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from services.runtime.connect import KafkaConnectFailed, start_client
 from services.runtime.health import Health
 from services.runtime.logging import get_logger
 from services.runtime.metrics import ServiceMetrics
@@ -144,19 +145,26 @@ class Processor:
         attempt = 0
         while True:
             try:
-                await start()
+                await start_client(start, servers=self.settings.bootstrap_servers, what=what)
                 self.health.clear("kafka")
                 return
+            except KafkaConnectFailed as exc:
+                if exc.permanent:  # wrong credentials or certificate: retrying cannot help
+                    self.health.set_unhealthy("kafka", f"{what} rejected by the broker")
+                    raise
+                await self._backoff_start(exc, what, attempt := attempt + 1)
             except KafkaError as exc:
-                attempt += 1
-                delay = self.retry.delay(attempt)
-                self.health.set_unhealthy("kafka", f"{what} cannot connect")
-                _log.warning(
-                    "kafka not reachable, retrying",
-                    extra={"error_class": type(exc).__name__, "attempt": attempt, "delay_s": delay},
-                )
-                self.metrics.retries.inc()
-                await asyncio.sleep(delay)
+                await self._backoff_start(exc, what, attempt := attempt + 1)
+
+    async def _backoff_start(self, exc: Exception, what: str, attempt: int) -> None:
+        delay = self.retry.delay(attempt)
+        self.health.set_unhealthy("kafka", f"{what} cannot connect")
+        _log.warning(
+            "kafka not reachable, retrying",
+            extra={"error_class": type(exc).__name__, "attempt": attempt, "delay_s": delay},
+        )
+        self.metrics.retries.inc()
+        await asyncio.sleep(delay)
 
     async def _poll_once(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
         polled = await consumer.getmany(
