@@ -145,6 +145,17 @@ TOPICS: tuple[Topic, ...] = (
         consumers=("caregaps",),
     ),
     Topic(
+        name="fhir.publisher.dlq",
+        description="Care-gap change records the FHIR publisher could not decode or map, with "
+        "the original bytes and x-dlq-* reason headers; nothing reaches a clinic topic.",
+        key=TopicKey.PARTICIPANT,
+        payload="bytes",
+        content_type="application/octet-stream",
+        retention_ms=30 * _DAY_MS,
+        producers=("fhir_publisher",),
+        consumers=("[operators]",),
+    ),
+    Topic(
         name="fhir.r4.careplan",
         description="FHIR R4 CarePlan per participant and clinic (US Core CarePlan shape).",
         key=TopicKey.PARTICIPANT,

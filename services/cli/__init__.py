@@ -17,6 +17,8 @@ __all__ = ["main"]
 _COMMAND_MODULES = (
     "services.cli.kafka_cmd",
     "services.cli.schemas_cmd",
+    "services.cli.intake_cmd",
+    "services.cli.publisher_cmd",
     "services.cli.evaluation_cmd",
 )
 

@@ -1,0 +1,75 @@
+"""Duplicate suppression by event id within a time window, in bounded memory.
+
+Entries live in insertion order; those older than ``window_s`` are evicted from the front and,
+past ``max_entries``, so is the oldest. Each entry remembers *where* the event was first seen
+(topic, partition, offset): when the processor re-delivers the same record (a produce failed,
+or the breaker rewound the batch) it is the same occurrence, not a duplicate, and must be
+produced again, otherwise a retry would lose it. A different position with the same id is a
+duplicate and is dropped.
+
+The window is per process: after a restart or a rebalance an earlier id may pass again, which
+is safe because downstream consumers de-duplicate by the same deterministic id.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+
+__all__ = ["DuplicateFilter", "Position"]
+
+#: Where an occurrence came from: (topic, partition, offset) for Kafka, any token for HTTP.
+Position = Hashable
+
+
+class DuplicateFilter:
+    def __init__(
+        self,
+        *,
+        window_s: float,
+        max_entries: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if window_s <= 0 or max_entries < 1:
+            raise ValueError("window_s must be > 0 and max_entries >= 1")
+        self.window_s = window_s
+        self.max_entries = max_entries
+        self._clock = clock
+        self._seen: OrderedDict[str, tuple[float, Position]] = OrderedDict()
+        self.evicted_early = 0  # evicted by size before their window ended
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def _expire(self, now: float) -> None:
+        horizon = now - self.window_s
+        seen = self._seen
+        while seen:
+            first = next(iter(seen.values()))
+            if first[0] >= horizon:
+                break
+            seen.popitem(last=False)
+
+    def is_duplicate(self, event_id: str, position: Position | None = None) -> bool:
+        """Whether ``event_id`` was seen at another position within the window (no update)."""
+        now = self._clock()
+        self._expire(now)
+        entry = self._seen.get(event_id)
+        return entry is not None and (position is None or entry[1] != position)
+
+    def remember(self, event_id: str, position: Position | None = None) -> None:
+        now = self._clock()
+        self._seen[event_id] = (now, position)
+        self._seen.move_to_end(event_id)
+        if len(self._seen) > self.max_entries:
+            self._seen.popitem(last=False)
+            self.evicted_early += 1
+
+    def check_and_remember(self, event_id: str, position: Position) -> bool:
+        """True for a duplicate (drop it); otherwise records the occurrence and returns False."""
+        if self.is_duplicate(event_id, position):
+            return True
+        if event_id not in self._seen:
+            self.remember(event_id, position)
+        return False

@@ -1,0 +1,295 @@
+"""The Kafka path: ``peer.intake.raw`` and ``clinic.fhir.inbound`` -> ``peer.events.v1`` or DLQ.
+
+The runtime :class:`~services.runtime.Processor` does the at-least-once part (poll, hand each
+partition batch to :class:`IntakeHandler`, send every output and await its acks, then commit
+that partition). The handler turns each input record into exactly one of:
+
+* one or more events on ``peer.events.v1`` (key = participant key = envelope ``subject``),
+  in input order, so one participant's events keep their order within an input partition
+  (senders that need per-participant order key their raw records by participant too);
+* a dead-letter record on ``peer.intake.dlq`` with the original key, bytes and headers plus
+  ``x-dlq-*`` reason headers (a Bundle may yield both: its valid entries and the record);
+* nothing, when every event is a duplicate of one already published within the window.
+
+Before returning, the handler feeds the breaker; if the invalid share is too high it raises
+``PauseConsumption`` so the processor rewinds the batch, pauses and reports unhealthy.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+from services.intake.breaker import InvalidShareBreaker
+from services.intake.dedup import DuplicateFilter
+from services.intake.fhir_inbound import (
+    CLINIC_ID_HEADER,
+    FhirInboundMapper,
+    FhirMapperConfig,
+)
+from services.intake.metrics import IntakeMetrics
+from services.intake.programmes import ProgrammeRegistry
+from services.intake.rejection import ReasonCode, Rejection
+from services.intake.settings import IntakeSettings
+from services.intake.submission import Accepted, SubmissionValidator
+from services.runtime import (
+    ConsumerPolicy,
+    Health,
+    KafkaSettings,
+    OutRecord,
+    PartitionBatch,
+    PauseConsumption,
+    Processor,
+    ServiceMetrics,
+    dead_letter,
+    get_logger,
+    hash_key,
+)
+
+__all__ = [
+    "DLQ_TOPIC",
+    "EVENTS_TOPIC",
+    "FHIR_TOPIC",
+    "RAW_TOPIC",
+    "IntakeDomain",
+    "IntakeHandler",
+    "RecordOutcome",
+    "build_processor",
+    "event_record",
+]
+
+RAW_TOPIC: Final = "peer.intake.raw"
+FHIR_TOPIC: Final = "clinic.fhir.inbound"
+EVENTS_TOPIC: Final = "peer.events.v1"
+DLQ_TOPIC: Final = "peer.intake.dlq"
+
+_log = get_logger("peerlink.intake")
+
+
+@dataclass(frozen=True, kw_only=True)
+class IntakeDomain:
+    """The pure parts of intake, built once from settings and shared by Kafka and HTTP."""
+
+    settings: IntakeSettings
+    registry: ProgrammeRegistry
+    validator: SubmissionValidator
+    fhir: FhirInboundMapper
+    dedup: DuplicateFilter
+
+    @classmethod
+    def from_settings(
+        cls, settings: IntakeSettings, *, clock: Callable[[], float] = time.monotonic
+    ) -> IntakeDomain:
+        registry = ProgrammeRegistry.from_settings(settings.programmes)
+        validator = SubmissionValidator(
+            registry=registry, max_message_bytes=settings.max_message_bytes
+        )
+        fhir = FhirInboundMapper(
+            config=FhirMapperConfig(
+                participant_key_system=settings.participant_key_system,
+                date_zone=ZoneInfo(settings.fhir_date_zone),
+                max_message_bytes=settings.max_fhir_message_bytes,
+            ),
+            validator=validator,
+        )
+        dedup = DuplicateFilter(
+            window_s=settings.dedup_window_s, max_entries=settings.dedup_max_entries, clock=clock
+        )
+        return cls(
+            settings=settings, registry=registry, validator=validator, fhir=fhir, dedup=dedup
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RecordOutcome:
+    """What one input record became (``accepted`` excludes duplicates)."""
+
+    accepted: tuple[Accepted, ...]
+    duplicates: tuple[str, ...]
+    rejection: Rejection | None
+
+    @property
+    def invalid(self) -> bool:
+        return self.rejection is not None
+
+
+_CONTENT_TYPE: Final = ("content-type", b"application/json")
+
+
+def event_record(accepted: Accepted) -> OutRecord:
+    return OutRecord(
+        topic=EVENTS_TOPIC,
+        key=accepted.key,
+        value=accepted.value,
+        headers=(
+            _CONTENT_TYPE,
+            ("ce_id", accepted.event_id.encode()),
+            ("ce_type", accepted.event_type.encode()),
+        ),
+    )
+
+
+def _header(headers: Sequence[tuple[str, bytes]], name: str) -> bytes | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
+
+
+class IntakeHandler:
+    """The processor's batch handler (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        domain: IntakeDomain,
+        breaker: InvalidShareBreaker,
+        metrics: IntakeMetrics,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.domain = domain
+        self.breaker = breaker
+        self.metrics = metrics
+        self._wall_clock = wall_clock
+        self._version = domain.settings.service_version
+        self._service = domain.settings.service
+        # Highest offset already counted by the breaker per partition: a batch re-delivered
+        # after a rewind must not count twice.
+        self._counted: dict[tuple[str, int], int] = {}
+
+    def classify(self, topic: str, partition: int, record: Any) -> RecordOutcome:
+        """Validate one record and drop duplicates; never raises for any input."""
+        position = (topic, partition, int(record.offset))
+        try:
+            if topic == FHIR_TOPIC:
+                clinic = _header(record.headers or (), CLINIC_ID_HEADER)
+                result = self.domain.fhir.map_record(record.value, clinic_header=clinic)
+                accepted, rejection = result.accepted, result.rejection
+            else:
+                single = self.domain.validator.from_bytes(record.value)
+                if isinstance(single, Rejection):
+                    return RecordOutcome(accepted=(), duplicates=(), rejection=single)
+                if self.domain.dedup.check_and_remember(single.event_id, position):
+                    return RecordOutcome(accepted=(), duplicates=(single.event_id,), rejection=None)
+                return RecordOutcome(accepted=(single,), duplicates=(), rejection=None)
+        except Exception as exc:  # a bug must not stop the partition: DLQ it, replay later
+            _log.exception(
+                "intake failed on a record",
+                extra={"topic": topic, "partition": partition, "offset": record.offset},
+            )
+            rejection = Rejection(
+                code=ReasonCode.INTERNAL_ERROR,
+                detail=f"unexpected {type(exc).__name__} while validating",
+                error_class=type(exc).__name__,
+            )
+            return RecordOutcome(accepted=(), duplicates=(), rejection=rejection)
+        fresh: list[Accepted] = []
+        duplicates: list[str] = []
+        for item in accepted:
+            if self.domain.dedup.check_and_remember(item.event_id, position):
+                duplicates.append(item.event_id)
+            else:
+                fresh.append(item)
+        return RecordOutcome(
+            accepted=tuple(fresh), duplicates=tuple(duplicates), rejection=rejection
+        )
+
+    async def __call__(self, batch: PartitionBatch) -> list[OutRecord]:
+        source = "fhir" if batch.topic == FHIR_TOPIC else "raw"
+        outputs: list[OutRecord] = []
+        counted_upto = self._counted.get((batch.topic, batch.partition), -1)
+        accepted_count = duplicate_count = 0
+        oldest_ms = None
+        for record in batch.records:
+            outcome = self.classify(batch.topic, batch.partition, record)
+            for accepted in outcome.accepted:
+                outputs.append(event_record(accepted))
+            accepted_count += len(outcome.accepted)
+            if outcome.duplicates:
+                duplicate_count += len(outcome.duplicates)
+                _log.debug("duplicate dropped", extra={"event_ids": list(outcome.duplicates)})
+            if outcome.rejection is not None:
+                outputs.append(self._dead_letter(batch, record, outcome.rejection))
+            if record.offset > counted_upto:
+                self.breaker.record(outcome.invalid)
+            if oldest_ms is None and record.timestamp is not None and record.timestamp > 0:
+                oldest_ms = record.timestamp
+        # Metrics per batch, not per record: prometheus calls would cost more than validating.
+        if accepted_count:
+            self.metrics.accepted.labels(input=source).inc(accepted_count)
+        if duplicate_count:
+            self.metrics.duplicate.labels(input=source).inc(duplicate_count)
+            self.metrics.base.duplicates.inc(duplicate_count)
+        if oldest_ms is not None:
+            # The batch's oldest record: the worst latency in it.
+            self.metrics.record_latency.observe(max(0.0, self._wall_clock() - oldest_ms / 1000))
+        self._counted[(batch.topic, batch.partition)] = max(
+            counted_upto, int(batch.records[-1].offset)
+        )
+        self.metrics.invalid_share.set(self.breaker.invalid_share)
+        if self.breaker.should_trip():
+            reason = self.breaker.trip()
+            self.metrics.breaker_trips.inc()
+            raise PauseConsumption(reason, self.breaker.policy.pause_s)
+        return outputs
+
+    def _dead_letter(self, batch: PartitionBatch, record: Any, rejection: Rejection) -> OutRecord:
+        source = "fhir" if batch.topic == FHIR_TOPIC else "raw"
+        self.metrics.rejected.labels(input=source, reason=rejection.code.value).inc()
+        self.metrics.base.dead_lettered.labels(reason=rejection.code.value).inc()
+        _log.info(
+            "record dead-lettered",
+            extra={
+                "topic": batch.topic,
+                "partition": batch.partition,
+                "offset": record.offset,
+                "reason": rejection.code.value,
+                "participant": hash_key(record.key),
+            },
+        )
+        return dead_letter(
+            dlq_topic=DLQ_TOPIC,
+            original_topic=batch.topic,
+            partition=batch.partition,
+            offset=int(record.offset),
+            key=record.key,
+            value=record.value,
+            headers=tuple(record.headers or ()),
+            reason=rejection.reason,
+            error_class=rejection.error_class,
+            attempts=1,
+            service=self._service,
+            service_version=self._version,
+        )
+
+
+def build_processor(
+    *,
+    settings: IntakeSettings,
+    kafka: KafkaSettings,
+    health: Health,
+    metrics: ServiceMetrics,
+    domain: IntakeDomain | None = None,
+    intake_metrics: IntakeMetrics | None = None,
+    group_instance_id: str | None = None,
+) -> tuple[Processor, IntakeHandler]:
+    """The consumer-group member that runs the Kafka path (started with ``run()``)."""
+    domain = domain or IntakeDomain.from_settings(settings)
+    handler = IntakeHandler(
+        domain=domain,
+        breaker=InvalidShareBreaker(settings.breaker_policy()),
+        metrics=intake_metrics or IntakeMetrics(base=metrics),
+    )
+    policy = ConsumerPolicy(
+        group_id=settings.group_id,
+        topics=(RAW_TOPIC, FHIR_TOPIC),
+        max_records=settings.max_poll_records,
+        group_instance_id=group_instance_id,
+    )
+    processor = Processor(
+        settings=kafka, policy=policy, handler=handler, health=health, metrics=metrics
+    )
+    return processor, handler

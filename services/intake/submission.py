@@ -1,0 +1,179 @@
+"""Raw submissions -> validated, normalised events, or a coded rejection.
+
+A *submission* is the JSON object a peer app, CHW platform or call centre sends (a Kafka record
+value on ``peer.intake.raw`` or an item of ``POST /v1/events``). It is an event envelope of
+``schemas.events`` with three relaxations:
+
+* ``id`` may be omitted (or null): intake derives a deterministic one from the content
+  (``services.intake.normalise.derive_event_id``), so a resend is a duplicate;
+* ``specversion``, ``schema_version`` and ``datacontenttype`` may be omitted (defaults);
+* over HTTP ``source`` may be omitted: it is the programme of the bearer token.
+
+Only participant events are accepted; clock ticks and care-gap changes are internal.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, NamedTuple
+
+import orjson
+from pydantic import ValidationError
+
+from schemas.events import EVENT_ADAPTER, Event, parse_event
+from services.intake.normalise import (
+    NormalisationError,
+    derive_event_id,
+    encode_document,
+    normalise_document,
+)
+from services.intake.programmes import ProgrammeRegistry
+from services.intake.rejection import ReasonCode, Rejection, rejection_from_validation
+
+__all__ = [
+    "ACCEPTED_TYPES",
+    "Accepted",
+    "SubmissionValidator",
+    "decode_json",
+]
+
+#: Event types a sender may submit.
+ACCEPTED_TYPES: Final = frozenset(
+    {
+        "peerlink.participant.enrolled",
+        "peerlink.participant.consent_changed",
+        "peerlink.participant.exited",
+        "peerlink.contact.logged",
+        "peerlink.clinical.result_reported",
+        "peerlink.appointment.recorded",
+    }
+)
+
+#: An id that satisfies the EventId format while the real one is derived after normalising.
+_PENDING_ID: Final = "pending"
+
+
+class Accepted(NamedTuple):
+    """A valid, normalised event in its wire form (key = participant key = subject).
+
+    A tuple rather than a frozen dataclass: built once per record on the hot path.
+    """
+
+    event_id: str
+    event_type: str
+    key: bytes
+    value: bytes
+    derived_id: bool
+
+    @property
+    def event(self) -> Event:
+        """The published event as consumers will parse it (parsed on each access)."""
+        return parse_event(self.value)
+
+
+def decode_json(raw: bytes | None, *, max_bytes: int) -> Any | Rejection:
+    """Parse JSON bytes, classifying what is wrong with them (never quoting them)."""
+    if not raw:
+        return Rejection(code=ReasonCode.EMPTY, detail="the record has no value")
+    if len(raw) > max_bytes:
+        return Rejection(
+            code=ReasonCode.TOO_LARGE,
+            detail=f"{len(raw)} bytes exceed the limit of {max_bytes} bytes",
+        )
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            return Rejection(
+                code=ReasonCode.NOT_UTF8,
+                detail=f"payload is not UTF-8 (invalid byte at offset {bad.start})",
+                error_class="UnicodeDecodeError",
+            )
+        # orjson messages describe the syntax error, not the content.
+        return Rejection(
+            code=ReasonCode.INVALID_JSON,
+            detail=f"payload is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            error_class="JSONDecodeError",
+        )
+
+
+class SubmissionValidator:
+    """Pure: validation, programme checks and normalisation; no I/O, no duplicate state."""
+
+    def __init__(self, *, registry: ProgrammeRegistry, max_message_bytes: int) -> None:
+        self.registry = registry
+        self.max_message_bytes = max_message_bytes
+
+    def from_bytes(self, raw: bytes | None) -> Accepted | Rejection:
+        parsed = decode_json(raw, max_bytes=self.max_message_bytes)
+        if isinstance(parsed, Rejection):
+            return parsed
+        return self.from_object(parsed)
+
+    def from_object(self, obj: Any, *, default_source: str | None = None) -> Accepted | Rejection:
+        if not isinstance(obj, dict):
+            return Rejection(
+                code=ReasonCode.NOT_OBJECT,
+                detail=f"a submission is a JSON object, not {_json_kind(obj)}",
+            )
+        event_type = obj.get("type")
+        if not isinstance(event_type, str) or event_type not in ACCEPTED_TYPES:
+            if event_type is None:
+                detail = "type: missing"
+            elif isinstance(event_type, str) and event_type.startswith("peerlink."):
+                detail = "type: not an event type that may be submitted"
+            else:
+                detail = "type: unknown event type"
+            return Rejection(
+                code=ReasonCode.TYPE_NOT_ACCEPTED,
+                detail=f"{detail}; expected one of {', '.join(sorted(ACCEPTED_TYPES))}",
+            )
+        derive_id = obj.get("id") is None
+        if derive_id or (default_source is not None and "source" not in obj):
+            obj = dict(obj)
+            if derive_id:
+                obj["id"] = _PENDING_ID
+            if default_source is not None:
+                obj.setdefault("source", default_source)
+        try:
+            event = EVENT_ADAPTER.validate_python(obj)
+        except ValidationError as exc:
+            # The first location part is the union tag, i.e. the type we already know.
+            return rejection_from_validation(ReasonCode.INVALID_EVENT, exc, skip_loc=1)
+        return self.accept(event, derive_id=derive_id)
+
+    def accept(self, event: Event, *, derive_id: bool) -> Accepted | Rejection:
+        """Registry check and normalisation of an already validated event."""
+        # Every nullable contract field defaults to None, so dropping nulls loses nothing.
+        document = event.model_dump(exclude_none=True)
+        refused = self.registry.check(document)
+        if refused is not None:
+            return refused
+        try:
+            normalise_document(document)
+        except NormalisationError as exc:
+            return exc.rejection
+        if derive_id:
+            document["id"] = derive_event_id(document)
+        subject = document.get("subject")
+        assert isinstance(subject, str)  # every accepted type is a participant event
+        return Accepted(
+            event_id=document["id"],
+            event_type=event.type,
+            key=subject.encode(),
+            value=encode_document(document),
+            derived_id=derive_id,
+        )
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "null" if value is None else "a value of another kind"

@@ -1,0 +1,120 @@
+"""Duplicate window (bounded, position-aware) and the invalid-share breaker."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.intake.breaker import BreakerPolicy, InvalidShareBreaker
+from services.intake.dedup import DuplicateFilter
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_same_id_at_another_position_is_a_duplicate() -> None:
+    dedup = DuplicateFilter(window_s=60, max_entries=10, clock=Clock())
+    assert not dedup.check_and_remember("e-1", ("raw", 0, 5))
+    assert dedup.check_and_remember("e-1", ("raw", 0, 9))
+    assert dedup.check_and_remember("e-1", ("raw", 1, 5))
+
+
+def test_redelivery_of_the_same_record_is_not_a_duplicate() -> None:
+    dedup = DuplicateFilter(window_s=60, max_entries=10, clock=Clock())
+    assert not dedup.check_and_remember("e-1", ("raw", 0, 5))
+    # The processor rewound (failed send, breaker pause): the same occurrence again.
+    assert not dedup.check_and_remember("e-1", ("raw", 0, 5))
+
+
+def test_ids_expire_after_the_window() -> None:
+    clock = Clock()
+    dedup = DuplicateFilter(window_s=60, max_entries=10, clock=clock)
+    dedup.remember("e-1")
+    clock.now += 59
+    assert dedup.is_duplicate("e-1")
+    clock.now += 2
+    assert not dedup.is_duplicate("e-1")
+    assert len(dedup) == 0
+
+
+def test_memory_is_bounded_by_evicting_the_oldest() -> None:
+    dedup = DuplicateFilter(window_s=3600, max_entries=3, clock=Clock())
+    for i in range(5):
+        dedup.remember(f"e-{i}")
+    assert len(dedup) == 3
+    assert dedup.evicted_early == 2
+    assert not dedup.is_duplicate("e-0")
+    assert dedup.is_duplicate("e-4")
+
+
+def test_http_check_does_not_remember() -> None:
+    dedup = DuplicateFilter(window_s=60, max_entries=10, clock=Clock())
+    assert not dedup.is_duplicate("e-1")
+    assert not dedup.is_duplicate("e-1")
+    dedup.remember("e-1")
+    assert dedup.is_duplicate("e-1")
+
+
+def test_invalid_arguments_are_refused() -> None:
+    with pytest.raises(ValueError, match="window_s"):
+        DuplicateFilter(window_s=0, max_entries=1)
+    with pytest.raises(ValueError, match="min_samples"):
+        BreakerPolicy(min_samples=10, window=5)
+    with pytest.raises(ValueError, match="max_invalid_ratio"):
+        BreakerPolicy(max_invalid_ratio=0)
+
+
+def _breaker(clock: Clock | None = None, **policy: float) -> InvalidShareBreaker:
+    values = {
+        "window": 10,
+        "min_samples": 5,
+        "max_invalid_ratio": 0.5,
+        "pause_s": 1.0,
+        "window_s": 60.0,
+        **policy,
+    }
+    return InvalidShareBreaker(BreakerPolicy(**values), clock=clock or Clock())  # type: ignore[arg-type]
+
+
+def test_breaker_needs_min_samples_and_a_share_above_the_threshold() -> None:
+    breaker = _breaker()
+    for _ in range(4):
+        breaker.record(True)
+    assert not breaker.should_trip()  # too few samples
+    breaker.record(False)
+    assert breaker.should_trip()  # 4/5 = 80 %
+    breaker = _breaker()
+    for invalid in (True, False) * 5:
+        breaker.record(invalid)
+    assert breaker.invalid_share == 0.5
+    assert not breaker.should_trip()  # exactly at the threshold is fine
+
+
+def test_breaker_window_slides_by_count_and_age() -> None:
+    clock = Clock()
+    breaker = _breaker(clock)
+    for _ in range(10):
+        breaker.record(True)
+    for _ in range(10):
+        breaker.record(False)
+    assert breaker.samples == 10
+    assert breaker.invalid_share == 0.0
+    for _ in range(10):
+        breaker.record(True)
+    clock.now += 61
+    assert breaker.samples == 0
+    assert not breaker.should_trip()
+
+
+def test_trip_reports_and_restarts_empty() -> None:
+    breaker = _breaker()
+    for _ in range(6):
+        breaker.record(True)
+    reason = breaker.trip()
+    assert reason == "invalid share 100% of the last 6 records exceeds 50%"
+    assert breaker.trips == 1
+    assert breaker.samples == 0
