@@ -22,7 +22,7 @@ help:
 	@echo "make lint         ruff check, ruff format --check, mypy --strict"
 	@echo "make format       apply ruff fixes and formatting"
 	@echo "make test         lint + all tests against a broker on port $(TEST_KAFKA_PORT) (as CI)"
-	@echo "make demo         start Kafka and run the end-to-end demo"
+	@echo "make demo         run the whole pipeline on a simulated cohort (starts and stops its own Kafka)"
 	@echo "make clean        remove caches and build output"
 
 venv: $(VENV)/.installed
@@ -58,7 +58,7 @@ format: venv
 test: venv
 	PEERLINK_TEST_KAFKA_PORT=$(TEST_KAFKA_PORT) bash scripts/test.sh
 
-demo: venv kafka-up
+demo: venv
 	$(PEERLINK) demo
 
 clean:

@@ -137,10 +137,7 @@ class Hba1c(_Measurement):
         # 3-20 % (9-195 mmol/mol) spans every HbA1c a lab reports; beyond is a unit mix-up.
         percent = hba1c_percent(self.value, self.unit)
         if not 3.0 <= percent <= 20.0:
-            raise ValueError(
-                f"HbA1c {self.value} {self.unit} is outside the possible range 3-20 % "
-                "(9-195 mmol/mol)"
-            )
+            raise ValueError("HbA1c is outside the possible range 3-20 % (9-195 mmol/mol)")
         return self
 
     @property
@@ -181,8 +178,7 @@ class Glucose(_Measurement):
         mg_dl = glucose_mg_dl(self.value, self.unit)
         if not 10 <= mg_dl <= 1500:
             raise ValueError(
-                f"glucose {self.value} {self.unit} is outside the possible range "
-                "10-1500 mg/dL (0.6-83 mmol/L)"
+                "glucose is outside the possible range 10-1500 mg/dL (0.6-83 mmol/L)"
             )
         return self
 
@@ -219,9 +215,7 @@ class BloodPressure(_Measurement):
     @model_validator(mode="after")
     def _ordered(self) -> Self:
         if self.diastolic >= self.systolic:
-            raise ValueError(
-                f"diastolic {self.diastolic} mmHg must be below systolic {self.systolic} mmHg"
-            )
+            raise ValueError("diastolic pressure must be below systolic pressure")
         return self
 
 
@@ -254,7 +248,7 @@ class Uacr(_Measurement):
     @model_validator(mode="after")
     def _plausible(self) -> Self:
         if uacr_mg_g(self.value, self.unit) > 30_000:
-            raise ValueError(f"UACR {self.value} {self.unit} is above the possible 30000 mg/g")
+            raise ValueError("UACR is above the possible 30000 mg/g")
         return self
 
     @property
@@ -284,7 +278,7 @@ class Phq9(_Measurement):
     @model_validator(mode="after")
     def _item_within_total(self) -> Self:
         if self.item9 is not None and self.item9 > self.total:
-            raise ValueError(f"PHQ-9 item 9 ({self.item9}) cannot exceed the total ({self.total})")
+            raise ValueError("PHQ-9 item 9 cannot exceed the total score")
         return self
 
 

@@ -153,8 +153,10 @@ RETINAL_EXAM_PROCEDURES: Final = frozenset(
 )
 #: Autonomous AI diabetic retinopathy screening (CMS131).
 RETINAL_EXAM_OBSERVATIONS: Final = frozenset({"105914-6"})
-#: "No apparent retinopathy".
+#: "No apparent retinopathy" (LOINC answer, CMS131).
 RETINOPATHY_ABSENT: Final = "LA18643-9"
+#: "Retinopathy due to diabetes mellitus" (SNOMED CT) as an exam finding.
+RETINOPATHY_PRESENT: Final = "4855003"
 
 #: Diabetic foot exam components; all three on one day make a comprehensive exam.
 FOOT_EXAM_COMPONENTS: Final = {

@@ -82,6 +82,7 @@ from services.intake.fhir_codes import (
     RETINAL_EXAM_OBSERVATIONS,
     RETINAL_EXAM_PROCEDURES,
     RETINOPATHY_ABSENT,
+    RETINOPATHY_PRESENT,
     SNOMED,
     SYSTOLIC,
     UCUM,
@@ -214,6 +215,17 @@ def _codings(concept: Any) -> list[tuple[str | None, str | None]]:
 
 def _codes(concept: Any, system: str) -> list[str]:
     return [code for s, code in _codings(concept) if s == system and code]
+
+
+def _retinopathy_finding(concept: Any) -> bool | None:
+    """True/False for a coded retinopathy finding, None when the concept says neither."""
+    if concept is None:
+        return None
+    if RETINOPATHY_ABSENT in _codes(concept, LOINC):
+        return False
+    if RETINOPATHY_PRESENT in _codes(concept, SNOMED):
+        return True
+    return None
 
 
 def _resource_refs(resource: Any, full_url: str | None) -> tuple[str, ...]:
@@ -567,11 +579,7 @@ class FhirInboundMapper:
                 return part(None)
             measurement |= {"kind": "phq2", "total": total, "source": "clinic_ehr"}
         else:  # retinal screening by autonomous AI
-            found = None
-            if obs.valueCodeableConcept is not None and RETINOPATHY_ABSENT in _codes(
-                obs.valueCodeableConcept, LOINC
-            ):
-                found = False
+            found = _retinopathy_finding(obs.valueCodeableConcept)
             measurement |= {
                 "kind": "retinal_exam",
                 "retinopathy_found": found,
@@ -621,7 +629,12 @@ class FhirInboundMapper:
             what="Procedure.performed[x]",
         )
         if retinal:
-            measurement: dict[str, Any] = {"kind": "retinal_exam", "retinopathy_found": None}
+            # The finding comes from Procedure.outcome; without one the exam counts as done
+            # with its result unknown, which does not earn the 24-month interval.
+            measurement: dict[str, Any] = {
+                "kind": "retinal_exam",
+                "retinopathy_found": _retinopathy_finding(proc.outcome),
+            }
         else:
             comprehensive = len(foot) == len(FOOT_EXAM_COMPONENTS)
             measurement = {"kind": "foot_exam", "comprehensive": comprehensive}

@@ -234,6 +234,25 @@ def test_retinal_exam_procedure_and_ai_screening(domain: IntakeDomain) -> None:
     assert retracted.status.value == "entered_in_error"
 
 
+@pytest.mark.parametrize(
+    ("outcome", "found"),
+    [
+        ({"system": "http://loinc.org", "code": "LA18643-9"}, False),
+        ({"system": "http://snomed.info/sct", "code": "4855003"}, True),
+        ({"system": "http://snomed.info/sct", "code": "385669000"}, None),
+    ],
+    ids=["no-retinopathy", "retinopathy", "other-outcome"],
+)
+def test_retinal_exam_finding_comes_from_the_procedure_outcome(
+    domain: IntakeDomain, outcome: dict[str, str], found: bool | None
+) -> None:
+    """A negative exam earns the 24-month interval, so the outcome must not be dropped."""
+    resource = {**ex.procedure("722161008"), "outcome": {"coding": [outcome]}}
+    assert _measurement(domain, resource).retinopathy_found is found
+    screening = ex.observation("105914-6", valueCodeableConcept={"coding": [outcome]})
+    assert _measurement(domain, screening).retinopathy_found is found
+
+
 def test_foot_exam_components_combine_within_a_bundle(domain: IntakeDomain) -> None:
     components = [
         ex.procedure(code, performed=f"2026-03-01T10:0{i}:00Z")

@@ -30,7 +30,6 @@ def test_validator_messages_lose_the_submitted_numbers() -> None:
     (error,) = _errors(payload)
     assert error.loc == "data.measurement.hba1c"
     assert "60" not in error.msg
-    assert "<value>" in error.msg
     assert "3-20 %" in error.msg  # the schema's own limits stay
 
 
