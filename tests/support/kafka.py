@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Mapping
@@ -22,6 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from schemas.topics import TOPICS
 from services.devkafka import LocalKafka, LocalKafkaConfig
+from services.devkafka.ports import free_port_pair
 from services.runtime.producer import create_producer
 from services.runtime.settings import KafkaSettings
 from services.runtime.topics_admin import admin_client, broker_answers, ensure_topics
@@ -63,23 +63,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "kafka_settings" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.kafka)
-
-
-def free_port_pair(host: str = "127.0.0.1") -> int:
-    """A free port whose successor is free too (client port + controller port)."""
-    for _ in range(100):
-        with socket.socket() as first:
-            first.bind((host, 0))
-            port = int(first.getsockname()[1])
-            if port >= 65535:
-                continue
-            with socket.socket() as second:
-                try:
-                    second.bind((host, port + 1))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no two consecutive free ports found")
 
 
 @pytest.fixture(scope="session")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 
 import httpx
 import pytest
 
 from schemas.vocabulary import GapCode
+from services.devkafka.ports import free_port
 from services.fhir_publisher import PublisherSettings
 from services.fhir_publisher.examples import change_event, make_change, make_gap, opened
 from services.fhir_publisher.service import run_service
@@ -20,12 +20,6 @@ from tests.support.kafka import ConsumerFactory, ProducerFactory
 pytestmark = pytest.mark.kafka
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 async def test_run_service_serves_health_and_metrics(
     kafka_settings: KafkaSettings,
     producer_factory: ProducerFactory,
@@ -33,7 +27,7 @@ async def test_run_service_serves_health_and_metrics(
 ) -> None:
     kafka = kafka_settings.model_copy(update={"topic_prefix": f"svc{uuid.uuid4().hex[:10]}."})
     await ensure_topics(kafka)
-    port = _free_port()
+    port = free_port()
     settings = PublisherSettings(group_id=f"svc-{kafka.topic_prefix}", ops_port=port)
     stop = asyncio.Event()
     service = asyncio.create_task(run_service(settings, kafka, stop=stop))

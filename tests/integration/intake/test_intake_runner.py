@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 
 import httpx
 
 from schemas.events import parse_event
+from services.devkafka.ports import free_port
 from services.intake.runner import run_intake
 from services.intake.service import EVENTS_TOPIC, RAW_TOPIC
 from services.runtime import KafkaSettings, create_producer
@@ -17,14 +17,8 @@ from tests.integration.intake.conftest import read_topic
 from tests.unit.intake import examples as ex
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_process_serves_http_and_consumes_kafka(intake_kafka: KafkaSettings) -> None:
-    port = _free_port()
+    port = free_port()
     settings = ex.settings(group_id="it-runner", http_host="127.0.0.1", http_port=port)
     stop = asyncio.Event()
     task = asyncio.create_task(run_intake(settings=settings, kafka=intake_kafka, stop=stop))
