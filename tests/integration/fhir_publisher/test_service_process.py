@@ -43,7 +43,11 @@ async def test_run_service_serves_health_and_metrics(
         )
         async with httpx.AsyncClient(base_url=base) as client, asyncio.timeout(60):
             while True:
-                metrics = (await client.get("/metrics")).text
+                try:
+                    metrics = (await client.get("/metrics")).text
+                except httpx.ConnectError:  # the ops server is still starting
+                    await asyncio.sleep(0.2)
+                    continue
                 if 'peerlink_records_produced_total{topic="fhir.r4.communication"} 1.0' in metrics:
                     break
                 await asyncio.sleep(0.2)

@@ -24,7 +24,7 @@ async def test_process_serves_http_and_consumes_kafka(intake_kafka: KafkaSetting
     task = asyncio.create_task(run_intake(settings=settings, kafka=intake_kafka, stop=stop))
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            async with asyncio.timeout(30):
+            async with asyncio.timeout(90):
                 while True:
                     with contextlib.suppress(httpx.TransportError):
                         if (await client.get("/readyz")).status_code == 200:
