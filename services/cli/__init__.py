@@ -18,8 +18,11 @@ _COMMAND_MODULES = (
     "services.cli.kafka_cmd",
     "services.cli.schemas_cmd",
     "services.cli.intake_cmd",
+    "services.cli.caregaps_cmd",
     "services.cli.publisher_cmd",
     "services.cli.evaluation_cmd",
+    "services.cli.simulate_cmd",
+    "services.cli.demo_cmd",
 )
 
 

@@ -78,7 +78,8 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "service": self._service,
             "logger": record.name,
-            "msg": record.getMessage() if not record.args else record.msg,
+            # Our own calls pass values via ``extra`` (whitelisted), never as format args.
+            "msg": record.getMessage(),
         }
         for name, value in vars(record).items():
             if name in _STANDARD_ATTRS or name.startswith("_"):

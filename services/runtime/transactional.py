@@ -240,6 +240,8 @@ class TransactionalRunner:
             by_task: dict[int, dict[str, list[ConsumerRecord[bytes, bytes]]]] = {}
             for tp, records in polled.items():
                 if tp.partition not in self._tasks:
+                    # Not ours to process (an assignment that failed): fetch these again.
+                    consumer.seek(tp, records[0].offset)
                     continue
                 logical = self._logical[tp.topic]
                 by_task.setdefault(tp.partition, {})[logical] = records
@@ -258,6 +260,8 @@ class TransactionalRunner:
                 if batch is not None:
                     self._apply_backpressure(consumer, task, batch.pause)
                     batches.append((task, batch))
+                # Processing is synchronous: let heartbeats and fetches run between tasks.
+                await asyncio.sleep(0)
             if not batches:
                 return
             results = await asyncio.gather(
@@ -333,8 +337,7 @@ class TransactionalRunner:
             )
             self.processor.rolled_back(task.partition)
             for logical, tp in task.tps.items():
-                if logical in task.committed:
-                    consumer.seek(tp, task.committed[logical])
+                consumer.seek(tp, task.committed[logical])
             if self._failed_commits >= self.max_failed_commits:
                 raise
             await self._renew_producer(task)
@@ -404,6 +407,10 @@ class TransactionalRunner:
                 self._fatal = exc
                 self.health.set_unhealthy("tasks", "assignment failed")
                 _log.error("task assignment failed", extra={"error_class": type(exc).__name__})
+            finally:
+                # Records handed out while this ran were fetched before the seeks below:
+                # drop them, the consumer fetches again from the committed offsets.
+                self._generation += 1
 
     async def _assign(self, assigned: set[TopicPartition]) -> None:
         consumer = self._consumer
@@ -422,24 +429,34 @@ class TransactionalRunner:
             )
         new = {n: tps for n, tps in by_partition.items() if n not in self._tasks}
         started = time.perf_counter()
-        restore: dict[int, dict[str, int | None]] = {}
+        restore: dict[int, Mapping[str, int | None]] = {}
         for n in sorted(new):
             producer = await self._start_producer(n)  # fence first, then read offsets
-            committed: dict[str, int | None] = {}
+            committed: dict[str, int] = {}
             for logical, tp in new[n].items():
                 offset = await consumer.committed(tp)
+                if offset is None:
+                    # Never committed: start where the reset policy says, and use that as
+                    # the baseline a rolled-back batch returns to.
+                    bounds = (
+                        await consumer.beginning_offsets([tp])
+                        if self.policy.auto_offset_reset == "earliest"
+                        else await consumer.end_offsets([tp])
+                    )
+                    offset = int(bounds[tp])
                 committed[logical] = offset
-                if offset is not None:
-                    consumer.seek(tp, offset)
             self._tasks[n] = _Task(
-                partition=n,
-                producer=producer,
-                tps=dict(new[n]),
-                committed={k: v for k, v in committed.items() if v is not None},
+                partition=n, producer=producer, tps=dict(new[n]), committed=dict(committed)
             )
-            restore[n] = committed
+            restore[n] = dict(committed)
         if restore:
             await self.processor.assign(restore)
+            # Seek last, with no await until the generation changes (in _on_assigned):
+            # whatever was consumed while restoring is dropped and fetched again from here.
+            for n in restore:
+                task = self._tasks[n]
+                for logical, tp in task.tps.items():
+                    consumer.seek(tp, task.committed[logical])
             _log.info(
                 "tasks assigned and restored",
                 extra={
