@@ -40,6 +40,7 @@ from services.demo.outputs import FHIR_TOPICS, DemoSummary, analyse, write_outpu
 from services.demo.processes import ServiceProcess, ServiceSpec
 from services.demo.watch import PipelineWatch, StalledError
 from services.devkafka.ports import free_port, free_port_pair
+from services.evaluation.report import write_report
 from services.runtime.settings import KafkaSettings
 from services.runtime.topics_admin import ensure_topics
 from services.simulator import (
@@ -442,16 +443,11 @@ def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _write_report(work_dir: Path, out_dir: Path, say: Say) -> Path | None:
+def _write_report(work_dir: Path, out_dir: Path) -> Path:
     db = work_dir / "evaluation.sqlite3"
     if not db.exists():
-        say("evaluation report skipped: the evaluation service wrote no store")
-        return None
-    try:
-        from services.evaluation.report import write_report
-    except ImportError:
-        say("evaluation report skipped: the evaluation package is not available")
-        return None
+        # The evaluation service ran with the others; no store means it never ingested.
+        raise DemoFailure("the evaluation service wrote no store, so there is no report")
     return write_report(db, out_dir / "report.html")
 
 
@@ -517,10 +513,8 @@ def run_demo(config: DemoConfig, *, say: Say | None = None) -> int:
         summary = asyncio.run(main())
         if config.report:
             report_started = time.monotonic()
-            report = _write_report(work_dir, out_dir, say)
-            if report is not None:
-                summary.files.append(report)
-                timings["report"] = time.monotonic() - report_started
+            summary.files.append(_write_report(work_dir, out_dir))
+            timings["report"] = time.monotonic() - report_started
         summary.files[:0] = write_outputs(summary, out_dir)
         timings["total"] = time.monotonic() - started
         summary.timings = timings
