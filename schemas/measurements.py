@@ -177,9 +177,7 @@ class Glucose(_Measurement):
     def _plausible(self) -> Self:
         mg_dl = glucose_mg_dl(self.value, self.unit)
         if not 10 <= mg_dl <= 1500:
-            raise ValueError(
-                "glucose is outside the possible range 10-1500 mg/dL (0.6-83 mmol/L)"
-            )
+            raise ValueError("glucose is outside the possible range 10-1500 mg/dL (0.6-83 mmol/L)")
         return self
 
     @property
