@@ -13,7 +13,7 @@ TEST_KAFKA_PORT ?= 19092
 # bench/ is linted once it holds Python files (mypy fails on a folder without any).
 LINT_PATHS := $(strip schemas services tests $(if $(shell find bench -name '*.py' -print -quit 2>/dev/null),bench))
 
-.PHONY: help venv kafka-up kafka-down kafka-status lint format test demo clean
+.PHONY: help venv kafka-up kafka-down kafka-status lint format test demo bench clean
 
 help:
 	@echo "make venv         create $(VENV) and install PeerLink with its test tools"
@@ -23,6 +23,7 @@ help:
 	@echo "make format       apply ruff fixes and formatting"
 	@echo "make test         lint + all tests against a broker on port $(TEST_KAFKA_PORT) (as CI)"
 	@echo "make demo         run the whole pipeline on a simulated cohort (starts and stops its own Kafka)"
+	@echo "make bench        benchmarks: ceiling, each service, end to end, scale (~15 min; BENCH_ARGS=--quick ~3 min)"
 	@echo "make clean        remove caches and build output"
 
 venv: $(VENV)/.installed
@@ -60,6 +61,10 @@ test: venv
 
 demo: venv
 	$(PEERLINK) demo
+
+bench: venv
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
+	$(BIN)/python -m bench.run_all $(BENCH_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis out

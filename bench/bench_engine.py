@@ -25,17 +25,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import os
-import platform
-import socket
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,8 +39,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import orjson
-from aiokafka import __version__ as aiokafka_version
 
+from bench.common import broker, machine, write_results
 from schemas.events import EVENT_ADAPTER
 from services.caregaps import ParticipantState, PolicySet
 from services.caregaps.clock import ClockEmitter
@@ -60,42 +56,12 @@ from services.caregaps.service import (
 )
 from services.caregaps.store import HEADER_NEXT_DUE, HEADER_POLICY, PartitionStore
 from services.caregaps.synthetic import synthetic_log
-from services.devkafka import LocalKafka, LocalKafkaConfig
 from services.runtime.producer import create_producer
 from services.runtime.settings import KafkaSettings
-from services.runtime.topics_admin import broker_answers, ensure_topics
+from services.runtime.topics_admin import ensure_topics
 from services.runtime.transactional import TransactionalRunner
 
-RESULTS = Path(__file__).resolve().parent / "results"
 TICK_AT = datetime(2028, 1, 1, tzinfo=UTC)
-
-
-def _free_port_pair() -> int:
-    for _ in range(100):
-        with socket.socket() as first:
-            first.bind(("127.0.0.1", 0))
-            port = int(first.getsockname()[1])
-            with socket.socket() as second:
-                try:
-                    second.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no two consecutive free ports")
-
-
-@contextlib.asynccontextmanager
-async def _broker(state: Path) -> AsyncIterator[tuple[KafkaSettings, str]]:
-    settings = KafkaSettings()
-    if os.environ.get("PEERLINK_KAFKA_BOOTSTRAP_SERVERS") and await broker_answers(settings):
-        yield settings, f"existing broker at {settings.bootstrap_servers}"
-        return
-    kafka = LocalKafka(LocalKafkaConfig.from_env(port=_free_port_pair(), state_dir=state))
-    started = await kafka.up(topics=())
-    try:
-        yield started, f"local Kafka {kafka.config.version} started for the run"
-    finally:
-        await asyncio.to_thread(kafka.down)
 
 
 async def _fresh(base: KafkaSettings, label: str) -> KafkaSettings:
@@ -301,17 +267,17 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
     rules_rate, rules_cpu_rate, rules_changes = _rules_only(raw)
     proc_rate, proc_cpu_rate, proc_outputs = _processor_only(raw, args.max_records)
     with tempfile.TemporaryDirectory(prefix="bench-engine-") as tmp:
-        async with _broker(Path(tmp)) as (base, broker):
+        async with broker(Path(tmp)) as kafka_run:
+            base, broker_note = kafka_run.settings, kafka_run.note
+            host = machine(kafka_run.kafka_version)
             kafka = await _through_kafka(base, payloads, args.max_records)
             states = kafka.pop("states")
             restore = await _restore(base, states, args.restore)
     result = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "host": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "aiokafka": aiokafka_version,
-            "broker": broker,
+            **host,
+            "broker": broker_note,
             "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         },
         "workload": {
@@ -333,9 +299,7 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
             "restore": restore,
         },
     }  # fmt: skip
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "engine.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "engine.md").write_text(_markdown(result))
+    write_results("engine", result, _markdown(result))
     return result
 
 

@@ -19,30 +19,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
-import os
-import platform
-import socket
 import sqlite3
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aiokafka import __version__ as aiokafka_version
-
+from bench.common import RESULTS, broker, machine
 from schemas.events import CareGapsChangedEvent, parse_event
 from schemas.topics import topic
-from services.devkafka import LocalKafka, LocalKafkaConfig
 from services.evaluation.metrics import compute_metrics, default_period
 from services.evaluation.report import write_report
 from services.evaluation.sample import sample_events
@@ -50,37 +43,7 @@ from services.evaluation.service import INPUT_TOPICS, EvaluationService
 from services.evaluation.settings import EvaluationSettings
 from services.evaluation.store import EvaluationStore
 from services.runtime import KafkaSettings, create_producer
-from services.runtime.topics_admin import broker_answers, ensure_topics
-
-RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def _free_port_pair() -> int:
-    for _ in range(100):
-        with socket.socket() as first:
-            first.bind(("127.0.0.1", 0))
-            port = int(first.getsockname()[1])
-            with socket.socket() as second:
-                try:
-                    second.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no two consecutive free ports")
-
-
-@contextlib.asynccontextmanager
-async def _broker(state: Path) -> AsyncIterator[tuple[KafkaSettings, str]]:
-    settings = KafkaSettings()
-    if os.environ.get("PEERLINK_KAFKA_BOOTSTRAP_SERVERS") and await broker_answers(settings):
-        yield settings, f"existing broker at {settings.bootstrap_servers}"
-        return
-    kafka = LocalKafka(LocalKafkaConfig.from_env(port=_free_port_pair(), state_dir=state))
-    started = await kafka.up(topics=())
-    try:
-        yield started, f"local Kafka {kafka.config.version} started for the run"
-    finally:
-        await asyncio.to_thread(kafka.down)
+from services.runtime.topics_admin import ensure_topics
 
 
 async def _produce(settings: KafkaSettings, payloads: list[tuple[str, bytes, bytes]]) -> float:
@@ -162,8 +125,12 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
     total = len(payloads)
     with tempfile.TemporaryDirectory(prefix="bench-evaluation-") as tmp:
         work = Path(tmp)
-        async with _broker(work / "kafka") as (base, broker_note):
-            settings = base.model_copy(update={"topic_prefix": f"bench{uuid.uuid4().hex[:8]}."})
+        async with broker(work / "kafka") as kafka_run:
+            broker_note = kafka_run.note
+            host = machine(kafka_run.kafka_version)
+            settings = kafka_run.settings.model_copy(
+                update={"topic_prefix": f"bench{uuid.uuid4().hex[:8]}."}
+            )
             await ensure_topics(settings, [topic(name) for name in INPUT_TOPICS])
             produce_s = await _produce(settings, payloads)
             consume_s, steady_s, first_batch = await _consume(
@@ -196,11 +163,8 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
         "benchmark": "evaluation",
         "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "environment": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
+            **host,
             "sqlite": sqlite3.sqlite_version,
-            "aiokafka": aiokafka_version,
             "broker": broker_note,
         },
         "parameters": {

@@ -25,22 +25,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import random
-import socket
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import broker, machine, write_results
 from schemas.topics import topic as registry_topic
 from schemas.vocabulary import SupportModel
-from services.devkafka import LocalKafka, LocalKafkaConfig
 from services.intake.metrics import IntakeMetrics
 from services.intake.service import EVENTS_TOPIC, RAW_TOPIC, IntakeDomain, build_processor
 from services.intake.settings import IntakeSettings
@@ -52,26 +50,11 @@ from services.runtime import (
     create_consumer,
     create_producer,
 )
-from services.runtime.topics_admin import admin_client, broker_answers, ensure_topics
+from services.runtime.topics_admin import admin_client, ensure_topics
 
-RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_RATIO = 0.5
 PROGRAMME = "prog-bench"
 _T = "2026-03-02T09:30:00+00:00"
-
-
-def _free_port_pair() -> int:
-    for _ in range(100):
-        with socket.socket() as first:
-            first.bind(("127.0.0.1", 0))
-            port = int(first.getsockname()[1])
-            with socket.socket() as second:
-                try:
-                    second.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free port pair")
 
 
 def _submission(index: int, participant: str, rng: random.Random) -> dict[str, Any]:
@@ -297,20 +280,14 @@ def pure_rate(settings: IntakeSettings, records: Sequence[tuple[bytes, bytes]]) 
     return len(sample) / (time.perf_counter() - started)
 
 
-async def _broker() -> tuple[KafkaSettings, LocalKafka | None]:
-    if os.environ.get("PEERLINK_KAFKA_BOOTSTRAP_SERVERS"):
-        settings = KafkaSettings()
-        if await broker_answers(settings, timeout_s=10.0):
-            return settings, None
-    config = LocalKafkaConfig.from_env(
-        port=_free_port_pair(), state_dir=Path(tempfile.mkdtemp(prefix="peerlink-bench-"))
-    )
-    local = LocalKafka(config)
-    return await local.up(topics=()), local
-
-
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    base, local = await _broker()
+    async with broker() as started:
+        return await _measure(args, started.settings, started.kafka_version)
+
+
+async def _measure(
+    args: argparse.Namespace, base: KafkaSettings, kafka_version: str
+) -> dict[str, Any]:
     prefix = f"bench{uuid.uuid4().hex[:6]}."
     kafka = base.model_copy(update={"topic_prefix": prefix})
     kafka_out = base.model_copy(update={"topic_prefix": prefix + "pass."})
@@ -345,8 +322,6 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             print(f"topic clean-up failed: {type(exc).__name__}", file=sys.stderr)
         finally:
             await admin.close()
-        if local is not None:
-            await asyncio.to_thread(local.down)
 
     def best(kind: str, key: str) -> float:
         return max(r["records"] / r[key] for r in runs[kind])
@@ -360,11 +335,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
     result: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "host": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-        },
+        "host": machine(kafka_version),
         "workload": {
             "events": len(records),
             "participants": args.participants,
@@ -455,9 +426,7 @@ def cli() -> int:
     parser.add_argument("--max-records", type=int, default=1_000)
     args = parser.parse_args()
     result = asyncio.run(main(args))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "intake.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    (RESULTS / "intake.md").write_text(_markdown(result), encoding="utf-8")
+    write_results("intake", result, _markdown(result))
     print(_markdown(result))
     return 0
 

@@ -17,13 +17,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import platform
 import random
-import socket
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Sequence
@@ -34,11 +29,12 @@ from typing import Any
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import broker, load_average, machine, write_results
 from schemas.caregaps import CareGap, GapAction, GapStatus, GapTransition
-from schemas.topics import TOPICS
 from schemas.topics import topic as registry_topic
 from schemas.vocabulary import GapCode, SupportModel
-from services.devkafka import LocalKafka, LocalKafkaConfig
 from services.fhir_publisher import ClinicProfile, Mapper, PublisherSettings
 from services.fhir_publisher.checks import check_resource, quick_check, validate_model
 from services.fhir_publisher.examples import (
@@ -53,30 +49,14 @@ from services.fhir_publisher.service import build_processor
 from services.runtime import KafkaSettings, ServiceMetrics, create_producer
 from services.runtime.topics_admin import (
     admin_client,
-    broker_answers,
     ensure_topics,
 )
 
 __all__ = ["main", "workload"]
 
-RESULTS = Path(__file__).resolve().parent / "results"
 TARGET = 3_000
 _CODES = tuple(CANONICAL)
 _MODELS = tuple(SupportModel)
-
-
-def _free_port_pair() -> int:
-    for _ in range(100):
-        with socket.socket() as first:
-            first.bind(("127.0.0.1", 0))
-            port = int(first.getsockname()[1])
-            with socket.socket() as second:
-                try:
-                    second.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free port pair")
 
 
 def workload(changes: int, participants: int, seed: int = 7) -> list[tuple[bytes, bytes]]:
@@ -253,15 +233,11 @@ async def run_publisher(
 
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
-    load_before = os.getloadavg()[0]
-    kafka = KafkaSettings()
-    local: LocalKafka | None = None
-    if not (os.environ.get("PEERLINK_KAFKA_BOOTSTRAP_SERVERS") and await broker_answers(kafka)):
-        state = Path(tempfile.mkdtemp(prefix="bench-kafka-"))
-        local = LocalKafka(LocalKafkaConfig.from_env(port=_free_port_pair(), state_dir=state))
-        kafka = await local.up(topics=TOPICS)
-    try:
-        kafka = kafka.model_copy(update={"topic_prefix": f"bench{uuid.uuid4().hex[:8]}."})
+    load_before = load_average()[0]
+    async with broker() as started:
+        kafka = started.settings.model_copy(
+            update={"topic_prefix": f"bench{uuid.uuid4().hex[:8]}."}
+        )
         await ensure_topics(kafka)
         records = workload(args.changes, args.participants)
         mapping = in_process(records)
@@ -279,18 +255,13 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             median["all_resources_per_s"] = [run["resources_per_s"] for run in tries]
             median["all_resources_per_cpu_s"] = [run["resources_per_cpu_s"] for run in tries]
             runs.append(median)
-    finally:
-        if local is not None:
-            await asyncio.to_thread(local.down)
     return {
         "benchmark": "fhir_publisher",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
+            **machine(started.kafka_version),
             # Other processes share the 2 cores: the 1-minute load average around the run.
-            "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+            "load_average_1m": [load_before, load_average()[0]],
         },
         "input": {
             "changes": args.changes,
@@ -365,9 +336,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per check mode (median)")
     args = parser.parse_args()
     result = asyncio.run(bench(args))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "publisher.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "publisher.md").write_text(markdown(result))
+    write_results("publisher", result, markdown(result))
     print(markdown(result))
     return 0
 

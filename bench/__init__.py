@@ -1,0 +1,1 @@
+"""PeerLink benchmarks (run with ``python -m bench.run_all``)."""
