@@ -13,7 +13,7 @@ TEST_KAFKA_PORT ?= 19092
 # bench/ is linted once it holds Python files (mypy fails on a folder without any).
 LINT_PATHS := $(strip schemas services tests $(if $(shell find bench -name '*.py' -print -quit 2>/dev/null),bench))
 
-.PHONY: help venv kafka-up kafka-down kafka-status lint format test demo bench clean
+.PHONY: help venv kafka-up kafka-down kafka-status lint format test test-slow demo bench clean
 
 help:
 	@echo "make venv         create $(VENV) and install PeerLink with its test tools"
@@ -22,6 +22,7 @@ help:
 	@echo "make lint         ruff check, ruff format --check, mypy --strict"
 	@echo "make format       apply ruff fixes and formatting"
 	@echo "make test         lint + all tests against a broker on port $(TEST_KAFKA_PORT) (as CI)"
+	@echo "make test-slow    the long fault scenarios (20 000 events, 5 kills per service; ~10 min)"
 	@echo "make demo         run the whole pipeline on a simulated cohort (starts and stops its own Kafka)"
 	@echo "make bench        benchmarks: ceiling, each service, end to end, scale (~15 min; BENCH_ARGS=--quick ~3 min)"
 	@echo "make clean        remove caches and build output"
@@ -58,6 +59,9 @@ format: venv
 
 test: venv
 	PEERLINK_TEST_KAFKA_PORT=$(TEST_KAFKA_PORT) bash scripts/test.sh
+
+test-slow: venv
+	PEERLINK_TEST_KAFKA_PORT=$(TEST_KAFKA_PORT) PEERLINK_FAULT_TABLE=out/fault-table.md bash scripts/test.sh -m slow -s tests/reliability
 
 demo: venv
 	$(PEERLINK) demo

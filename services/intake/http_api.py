@@ -11,8 +11,9 @@ event ids; a resend of an event already published within the window is reported 
 published and the response lists which were accepted and which rejected, and why. A batch
 with any item for another programme is refused as a whole (403), nothing is published.
 
-Only ``/healthz``, ``/readyz`` and ``/metrics`` answer without a token; the OpenAPI document is
-served at ``/v1/openapi.json`` to authenticated clients (and by ``peerlink intake openapi``).
+Only ``/healthz`` and ``/readyz`` answer without a token; ``/metrics`` needs any valid bearer
+token and the OpenAPI document is served at ``/v1/openapi.json`` to authenticated clients (and
+by ``peerlink intake openapi``).
 """
 
 from __future__ import annotations
@@ -521,6 +522,14 @@ def create_app(
             return _json(401, _UNAUTHORISED, {"WWW-Authenticate": "Bearer"})
         return JSONResponse(build_openapi(app, max_batch=domain.settings.http_max_batch))
 
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus(request: Request) -> Response:
+        # Unlike the other services' ops ports, this app faces peer apps: metrics need a token.
+        if api.auth.programme_for(request.headers.get("authorization")) is None:
+            return _json(401, _UNAUTHORISED, {"WWW-Authenticate": "Bearer"})
+        return Response(metrics.base.exposition(), media_type="text/plain; version=0.0.4")
+
     for route in ops_routes(health, metrics.base):
-        app.router.routes.append(route)
+        if route.path != "/metrics":
+            app.router.routes.append(route)
     return app

@@ -38,7 +38,11 @@ async def test_process_serves_http_and_consumes_kafka(intake_kafka: KafkaSetting
                 headers={"Authorization": f"Bearer {ex.TOKENS[ex.PROGRAMME]}"},
             )
             assert response.status_code == 202, response.text
-            metrics = (await client.get("/metrics")).text
+            metrics = (
+                await client.get(
+                    "/metrics", headers={"Authorization": f"Bearer {ex.TOKENS[ex.PROGRAMME]}"}
+                )
+            ).text
             assert "peerlink_intake_accepted_total" in metrics
 
         producer = create_producer(intake_kafka, client_suffix="it-runner")

@@ -265,7 +265,8 @@ async def test_kafka_failure_is_503_and_nothing_is_remembered(
 async def test_only_health_answers_without_a_token(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).status_code == 200
     assert (await client.get("/readyz")).status_code == 503  # processor not running here
-    assert (await client.get("/metrics")).status_code == 200
+    assert (await client.get("/metrics")).status_code == 401
+    assert (await client.get("/metrics", headers=CHW)).status_code == 200
     assert (await client.get("/v1/openapi.json")).status_code == 401
     assert (await client.get("/docs")).status_code == 404
     assert (await client.get("/openapi.json")).status_code == 404
@@ -288,7 +289,7 @@ async def test_metrics_count_http_outcomes(client: httpx.AsyncClient) -> None:
     await client.post("/v1/events", json=_submission(), headers=CHW)
     await client.post("/v1/events", content=b"{", headers=CHW)
     await client.post("/v1/events", json=_submission(), headers={})
-    text = (await client.get("/metrics")).text
+    text = (await client.get("/metrics", headers=CHW)).text
     assert 'peerlink_intake_http_requests_total{route="/v1/events",status="202"} 1.0' in text
     assert 'peerlink_intake_http_requests_total{route="/v1/events",status="401"} 1.0' in text
     assert 'peerlink_intake_rejected_total{input="http",reason="invalid_json"} 1.0' in text
