@@ -22,7 +22,7 @@ help:
 	@echo "make lint         ruff check, ruff format --check, mypy --strict"
 	@echo "make format       apply ruff fixes and formatting"
 	@echo "make test         lint + all tests against a broker on port $(TEST_KAFKA_PORT) (as CI)"
-	@echo "make test-slow    the long fault scenarios (20 000 events, 5 kills per service; ~10 min)"
+	@echo "make test-slow    long fault scenarios (20 000 events, 5 kills per service) and the PHI scan of the demo cohort"
 	@echo "make demo         run the whole pipeline on a simulated cohort (starts and stops its own Kafka)"
 	@echo "make bench        benchmarks: ceiling, each service, end to end, scale (~15 min; BENCH_ARGS=--quick ~3 min)"
 	@echo "make clean        remove caches and build output"
@@ -61,7 +61,7 @@ test: venv
 	PEERLINK_TEST_KAFKA_PORT=$(TEST_KAFKA_PORT) bash scripts/test.sh
 
 test-slow: venv
-	PEERLINK_TEST_KAFKA_PORT=$(TEST_KAFKA_PORT) PEERLINK_FAULT_TABLE=out/fault-table.md bash scripts/test.sh -m slow -s tests/reliability
+	PEERLINK_TEST_KAFKA_PORT=$(TEST_KAFKA_PORT) PEERLINK_FAULT_TABLE=out/fault-table.md bash scripts/test.sh -m slow -s tests/reliability tests/security
 
 demo: venv
 	$(PEERLINK) demo

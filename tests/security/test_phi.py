@@ -36,7 +36,10 @@ NOTE = "Lives alone at 42 Wistful Vista, daughter Philomena Quixote calls on Sun
 PHONE = "+1-555-867-5309"
 MARKERS = (NAME, "Quixote", MRN, SSN, "Wistful Vista", "Philomena", PHONE)
 TOKEN = "phi-test-token-QXZ"
-SIM = SimulationConfig(participants=60, months=4, seed=77_001, invalid_share=0.03)
+#: CI runs a small cohort; `make test-slow` runs the demo's default cohort (500 people,
+#: 12 months, the demo's seed) with the same seeded markers.
+SMALL_COHORT = SimulationConfig(participants=60, months=4, seed=77_001, invalid_share=0.03)
+DEMO_COHORT = SimulationConfig()
 
 
 def _programme(run: FaultRun) -> tuple[str, str]:
@@ -94,11 +97,20 @@ def _scan(text: str, where: str, found: list[str]) -> None:
             found.append(f"{marker!r} in {where}")
 
 
+@pytest.mark.parametrize(
+    "sim",
+    [
+        pytest.param(SMALL_COHORT, id="small-cohort"),
+        pytest.param(
+            DEMO_COHORT, id="demo-cohort", marks=[pytest.mark.slow, pytest.mark.timeout(1200)]
+        ),
+    ],
+)
 async def test_no_phi_in_logs_metrics_or_headers(
-    kafka_settings: KafkaSettings, tmp_path: Path
+    kafka_settings: KafkaSettings, tmp_path: Path, sim: SimulationConfig
 ) -> None:
     token_hash = hashlib.sha256(TOKEN.encode()).hexdigest()
-    run = FaultRun(kafka_settings, label="phi", sim=SIM, work_dir=tmp_path, seed=1)
+    run = FaultRun(kafka_settings, label="phi", sim=sim, work_dir=tmp_path, seed=1)
     programme, _ = _programme(run)
     run._extra_env.update(
         {
