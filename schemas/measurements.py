@@ -265,17 +265,22 @@ class Phq2(_Measurement):
 
 class Phq9(_Measurement):
     model_config = examples(
-        {"kind": "phq9", "total": 12, "item9": 0, "effective_at": _T, "source": "clinic_ehr"}
+        {"kind": "phq9", "total": 12, "item9": 0, "effective_at": _T, "source": "clinic_ehr"},
+        {"kind": "phq9", "item9": 2, "effective_at": _T, "source": "peer_measured"},
     )
 
     kind: Literal["phq9"] = "phq9"
-    total: int = Field(ge=0, le=27)
+    #: None when only item 9 was asked: a suicide-risk answer must never be dropped because
+    #: the rest of the questionnaire was not completed (care_gap_rules.md 4, RF14).
+    total: int | None = Field(default=None, ge=0, le=27)
     #: Item 9 (LOINC 44260-8) is kept separately: any answer above 0 is a red flag (RF14).
     item9: int | None = Field(default=None, ge=0, le=3)
 
     @model_validator(mode="after")
     def _item_within_total(self) -> Self:
-        if self.item9 is not None and self.item9 > self.total:
+        if self.total is None and self.item9 is None:
+            raise ValueError("PHQ-9 needs a total score, an item 9 answer, or both")
+        if self.item9 is not None and self.total is not None and self.item9 > self.total:
             raise ValueError("PHQ-9 item 9 cannot exceed the total score")
         return self
 

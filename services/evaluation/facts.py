@@ -182,7 +182,8 @@ def _values(measurement: Measurement) -> tuple[float | None, float | None]:
     if isinstance(measurement, Dds2):
         return (measurement.item1 + measurement.item2) / 2, None
     if isinstance(measurement, Phq9):
-        return float(measurement.total), None
+        # An item-9-only answer has no total and no outcome value.
+        return (None if measurement.total is None else float(measurement.total)), None
     return None, None
 
 

@@ -364,7 +364,8 @@ def depression_gaps(view: View) -> Outcome:
     state, now, policy = view.state, view.now, view.policy
     profile = state.profile
     assert profile is not None
-    screens = view.results("phq2", "phq9")
+    # A PHQ-9 without a total (item 9 asked alone) is not a depression screen.
+    screens = [r for r in view.results("phq2", "phq9") if r.values[0] >= 0]
     items, next_at = _due(
         GapCode.DEPRESSION_SCREEN_DUE,
         "depression-screen",

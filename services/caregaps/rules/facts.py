@@ -123,7 +123,8 @@ def _values(m: Measurement) -> tuple[float, ...]:
     if isinstance(m, Phq2):
         return (m.total,)
     if isinstance(m, Phq9):
-        return (m.total, -1 if m.item9 is None else m.item9)
+        # -1 marks "not answered": an item-9-only answer is a red flag but not a screen.
+        return (-1 if m.total is None else m.total, -1 if m.item9 is None else m.item9)
     if isinstance(m, Dds2):
         return (m.mean,)
     if isinstance(m, RetinalExam):

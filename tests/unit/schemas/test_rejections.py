@@ -153,6 +153,18 @@ def test_clinically_impossible_values_are_rejected_with_reason(
     assert needle in errors[0]["msg"]
 
 
+def test_phq9_needs_a_total_or_an_item9_answer() -> None:
+    payload = _result()
+    payload["data"]["measurement"] = {
+        "kind": "phq9",
+        "effective_at": "2026-03-02T09:30:00Z",
+        "source": "peer_measured",
+    }
+    assert "needs a total score, an item 9 answer, or both" in _errors(payload)[0]["msg"]
+    payload["data"]["measurement"]["item9"] = 1
+    assert parse_event(json.dumps(payload)).data.measurement.item9 == 1  # type: ignore[union-attr]
+
+
 def test_bridged_call_cannot_be_logged_by_a_group_model() -> None:
     payload = _example(PeerContactLoggedEvent, 1)
     payload["data"]["support_model"] = "peer_led_group"

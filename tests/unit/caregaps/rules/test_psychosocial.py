@@ -14,7 +14,7 @@ HIGH = GapCode.DISTRESS_HIGH.value
 MODERATE = GapCode.DISTRESS_MODERATE.value
 
 
-def phq9(total: int, when: str, item9: int | None = 0) -> dict[str, object]:
+def phq9(total: int | None, when: str, item9: int | None = 0) -> dict[str, object]:
     return measurement("phq9", when, total=total, item9=item9)
 
 
@@ -70,6 +70,20 @@ def test_phq9_item9_above_zero_is_a_same_day_red_flag() -> None:
     assert gap is not None
     assert gap.priority == "asap"
     assert builders.open_codes(state, FOLLOWUP) == {}  # total 8 < 10
+
+
+def test_item9_asked_alone_still_raises_the_red_flag_but_is_not_a_screen() -> None:
+    """Only item 9 answered (2, "more than half the days"), no total: DM-SUICIDE-RISK opens
+    (RF14 must never be lost to an incomplete questionnaire), while the depression screen
+    stays due a year after enrolment because no screen was done, and no follow-up opens."""
+    log = Log()
+    log.enrol("2026-01-02")
+    log.contact("2026-02-01", observations=[phq9(None, "2026-02-01T09:00:00Z", item9=2)])
+    state, changes = run(log.events)
+    assert builders.delta(changes[1], SUICIDE) == [("opened", SUICIDE, "phq9-item9-positive")]
+    assert builders.open_codes(state, FOLLOWUP) == {}
+    state, _ = apply(state, tick("2027-01-03"), RulePolicy())
+    assert SCREEN in builders.open_codes(state, SCREEN)
 
 
 def test_depression_screen_due_after_a_year() -> None:
