@@ -198,6 +198,10 @@ class _PhqPart:
     score: int | None
     refs: tuple[str, ...]
     folded: bool = False
+    #: For item 9 asked alone, which then becomes a result of its own (RF14).
+    result_id: str | None = None
+    status: str | None = None
+    clinic_id: str | None = None
 
 
 @dataclass(kw_only=True)
@@ -215,6 +219,27 @@ def _codings(concept: Any) -> list[tuple[str | None, str | None]]:
 
 def _codes(concept: Any, system: str) -> list[str]:
     return [code for s, code in _codings(concept) if s == system and code]
+
+
+def _item9_alone(part: _PhqPart) -> _Draft:
+    return _Draft(
+        where=part.where,
+        participant=part.participant,
+        time=part.time,
+        event_type="peerlink.clinical.result_reported",
+        data={
+            "result_id": part.result_id,
+            "clinic_id": part.clinic_id,
+            "measurement": {
+                "kind": "phq9",
+                "item9": part.score,
+                "effective_at": part.time,
+                "status": part.status,
+                "source": "clinic_ehr",
+            },
+        },
+        refs=part.refs,
+    )
 
 
 def _retinopathy_finding(concept: Any) -> bool | None:
@@ -540,7 +565,15 @@ class FhirInboundMapper:
 
         def part(score: int | None) -> _PhqPart:
             return _PhqPart(
-                where=where, participant=participant, time=when, code=code, score=score, refs=refs
+                where=where,
+                participant=participant,
+                time=when,
+                code=code,
+                score=score,
+                refs=refs,
+                result_id=_short_id("obs", obs),
+                status=status,
+                clinic_id=context.clinic_id,
             )
 
         if code in PHQ9_ITEMS:
@@ -750,6 +783,21 @@ class FhirInboundMapper:
                 draft.data["measurement"]["item9"] = candidates[0].score
         rejections = []
         for part in parts:
+            if (
+                part.code == PHQ9_ITEM9
+                and part.score is not None
+                and part.result_id is not None
+                and not any(
+                    d.data["measurement"].get("item9") is not None
+                    for d in totals.get(part.participant, [])
+                    if d.data["measurement"]["kind"] == "phq9"
+                )
+            ):
+                # Item 9 asked without a total: a suicide-risk answer is never dropped for an
+                # incomplete questionnaire, it becomes a PHQ-9 result of its own (RF14).
+                drafts.append(_item9_alone(part))
+                part.folded = True
+                continue
             kinds = {d.data["measurement"]["kind"] for d in totals.get(part.participant, [])}
             if part.code in (PHQ2_PANEL, *PHQ2_ITEMS):
                 part.folded = bool(kinds)

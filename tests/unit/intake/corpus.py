@@ -797,7 +797,7 @@ def _fhir_cases() -> Iterator[Malformed]:
         (
             "phq9-item-alone",
             ex.observation(
-                "44260-8",
+                "44259-0",  # item 1; item 9 alone is accepted (a red flag on its own)
                 valueCodeableConcept={"coding": [{"system": ex.LOINC, "code": "LA6570-1"}]},
             ),
             "without a total",

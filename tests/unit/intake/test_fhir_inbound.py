@@ -386,3 +386,11 @@ def test_long_logical_ids_are_hashed_into_the_short_code(domain: IntakeDomain) -
 def test_settings_reject_a_bad_zone() -> None:
     with pytest.raises(ValueError, match="IANA"):
         IntakeSettings(fhir_date_zone="Mars/Olympus")
+
+
+def test_phq9_item9_alone_becomes_a_result_of_its_own(domain: IntakeDomain) -> None:
+    """Item 9 (44260-8) answered "more than half the days" without a total: a PHQ-9 result
+    with item9 2 and no total, so the engine can raise the suicide-risk red flag (RF14)."""
+    answer = {"coding": [{"system": ex.LOINC, "code": "LA6570-1"}]}
+    measurement = _measurement(domain, ex.observation("44260-8", valueCodeableConcept=answer))
+    assert (measurement.kind, measurement.total, measurement.item9) == ("phq9", None, 2)
