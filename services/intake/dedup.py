@@ -5,7 +5,8 @@ past ``max_entries``, so is the oldest. Each entry remembers *where* the event w
 (topic, partition, offset): when the processor re-delivers the same record (a produce failed,
 or the breaker rewound the batch) it is the same occurrence, not a duplicate, and must be
 produced again, otherwise a retry would lose it. A different position with the same id is a
-duplicate and is dropped.
+duplicate and is dropped, unless its content differs: then it *conflicts* with the first
+(same id, other event) and the caller dead-letters it instead of hiding it.
 
 The window is per process: after a restart or a rebalance an earlier id may pass again, which
 is safe because downstream consumers de-duplicate by the same deterministic id.
@@ -36,7 +37,7 @@ class DuplicateFilter:
         self.window_s = window_s
         self.max_entries = max_entries
         self._clock = clock
-        self._seen: OrderedDict[str, tuple[float, Position]] = OrderedDict()
+        self._seen: OrderedDict[str, tuple[float, Position, bytes | None]] = OrderedDict()
         self.evicted_early = 0  # evicted by size before their window ended
 
     def __len__(self) -> int:
@@ -58,18 +59,28 @@ class DuplicateFilter:
         entry = self._seen.get(event_id)
         return entry is not None and (position is None or entry[1] != position)
 
-    def remember(self, event_id: str, position: Position | None = None) -> None:
+    def conflicts(self, event_id: str, digest: bytes) -> bool:
+        """Whether ``event_id`` was seen within the window with other content."""
+        self._expire(self._clock())
+        entry = self._seen.get(event_id)
+        return entry is not None and entry[2] is not None and entry[2] != digest
+
+    def remember(
+        self, event_id: str, position: Position | None = None, digest: bytes | None = None
+    ) -> None:
         now = self._clock()
-        self._seen[event_id] = (now, position)
+        self._seen[event_id] = (now, position, digest)
         self._seen.move_to_end(event_id)
         if len(self._seen) > self.max_entries:
             self._seen.popitem(last=False)
             self.evicted_early += 1
 
-    def check_and_remember(self, event_id: str, position: Position) -> bool:
+    def check_and_remember(
+        self, event_id: str, position: Position, digest: bytes | None = None
+    ) -> bool:
         """True for a duplicate (drop it); otherwise records the occurrence and returns False."""
         if self.is_duplicate(event_id, position):
             return True
         if event_id not in self._seen:
-            self.remember(event_id, position)
+            self.remember(event_id, position, digest)
         return False

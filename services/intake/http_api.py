@@ -3,7 +3,8 @@
 Order of checks, so that an unauthenticated client learns nothing and costs little:
 401 (missing/unknown bearer token) -> 429 (per-token bucket) -> 413 (``Content-Length``,
 then the bytes actually read) -> 400 (not UTF-8 / not JSON) -> 403 (an event or its source
-names another programme than the token's) -> 422 (field-level reasons) -> 202.
+names another programme than the token's) -> 422 (field-level reasons) -> 409 (the event id
+was already accepted with different content) -> 202.
 
 202 is returned only after every accepted event is acknowledged by Kafka (acks=all), with the
 event ids; a resend of an event already published within the window is reported as
@@ -43,7 +44,7 @@ from schemas.events import (
 from services.intake.auth import TokenAuthenticator, TokenBucketLimiter
 from services.intake.metrics import IntakeMetrics
 from services.intake.programmes import programme_source
-from services.intake.rejection import ReasonCode, Rejection
+from services.intake.rejection import ReasonCode, Rejection, conflicting_id
 from services.intake.service import IntakeDomain, event_record
 from services.intake.submission import Accepted, decode_json
 from services.runtime import (
@@ -220,6 +221,10 @@ def _responses(success: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
         400: {"model": Problem, "description": "Not UTF-8 or not JSON"},
         401: {"model": Problem, "description": "Missing or unknown bearer token"},
         403: {"model": Problem, "description": "The token may not submit for that programme"},
+        409: {
+            "model": Problem,
+            "description": "The event id was already accepted with different content",
+        },
         413: {"model": Problem, "description": "Body above the size limit (or too many events)"},
         422: {
             "model": success if success is BatchResponse else Problem,
@@ -361,7 +366,7 @@ class _IntakeApi:
         self.health.clear("http_publish")
         self.metrics.http_publish_seconds.observe(time.perf_counter() - started)
         for item in accepted:
-            self.domain.dedup.remember(item.event_id)
+            self.domain.dedup.remember(item.event_id, digest=item.digest)
         self.metrics.accepted.labels(input="http").inc(len(accepted))
 
     def reject_metric(self, rejection: Rejection) -> None:
@@ -378,6 +383,10 @@ class _IntakeApi:
         if isinstance(outcome, Rejection):
             self.reject_metric(outcome)
             return _json(422, _problem(outcome))
+        if self.domain.dedup.conflicts(outcome.event_id, outcome.digest):
+            conflict = conflicting_id()
+            self.reject_metric(conflict)
+            return _json(409, _problem(conflict))
         duplicate = self.domain.dedup.is_duplicate(outcome.event_id)
         if duplicate:
             self.metrics.count_duplicate("http")
@@ -415,6 +424,10 @@ class _IntakeApi:
         in_batch: set[str] = set()
         for index, item in enumerate(items):
             outcome = self.validate(item, programme)
+            if not isinstance(outcome, Rejection) and self.domain.dedup.conflicts(
+                outcome.event_id, outcome.digest
+            ):
+                outcome = conflicting_id()
             if isinstance(outcome, Rejection):
                 self.reject_metric(outcome)
                 rejected.append(

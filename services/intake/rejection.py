@@ -29,6 +29,7 @@ __all__ = [
     "FieldError",
     "ReasonCode",
     "Rejection",
+    "conflicting_id",
     "known_names",
     "rejection_from_validation",
     "safe_errors",
@@ -65,6 +66,9 @@ class ReasonCode(StrEnum):
     FHIR_TIME = "fhir_time"
     FHIR_IDENTITY = "fhir_identity"
     FHIR_INVALID_RESULT = "fhir_invalid_result"
+    #: The event id was already published within the window with different content: an id
+    #: names one event, so the second version is dead-lettered rather than silently dropped.
+    CONFLICTING_ID = "conflicting_id"
     #: A bug in intake, not in the input: dead-lettered so the partition keeps moving and the
     #: record can be replayed after a fix.
     INTERNAL_ERROR = "internal_error"
@@ -278,4 +282,13 @@ def rejection_from_validation(
         detail=f"{shown}{more}",
         errors=errors[:_MAX_ERRORS],
         error_class=type(exc).__name__,
+    )
+
+
+def conflicting_id() -> Rejection:
+    """The rejection of an event whose id was already used for different content."""
+    return Rejection(
+        code=ReasonCode.CONFLICTING_ID,
+        detail="this event id was already accepted with different content within the "
+        "de-duplication window; a corrected event needs a new id",
     )

@@ -32,7 +32,7 @@ from services.intake.fhir_inbound import (
 )
 from services.intake.metrics import IntakeMetrics
 from services.intake.programmes import ProgrammeRegistry
-from services.intake.rejection import ReasonCode, Rejection
+from services.intake.rejection import ReasonCode, Rejection, conflicting_id
 from services.intake.settings import IntakeSettings
 from services.intake.submission import Accepted, SubmissionValidator
 from services.runtime import (
@@ -172,7 +172,9 @@ class IntakeHandler:
                 single = self.domain.validator.from_bytes(record.value)
                 if isinstance(single, Rejection):
                     return RecordOutcome(accepted=(), duplicates=(), rejection=single)
-                if self.domain.dedup.check_and_remember(single.event_id, position):
+                if self.domain.dedup.conflicts(single.event_id, single.digest):
+                    return RecordOutcome(accepted=(), duplicates=(), rejection=conflicting_id())
+                if self.domain.dedup.check_and_remember(single.event_id, position, single.digest):
                     return RecordOutcome(accepted=(), duplicates=(single.event_id,), rejection=None)
                 return RecordOutcome(accepted=(single,), duplicates=(), rejection=None)
         except Exception as exc:  # a bug must not stop the partition: DLQ it, replay later
@@ -189,7 +191,9 @@ class IntakeHandler:
         fresh: list[Accepted] = []
         duplicates: list[str] = []
         for item in accepted:
-            if self.domain.dedup.check_and_remember(item.event_id, position):
+            if self.domain.dedup.conflicts(item.event_id, item.digest):
+                rejection = rejection or conflicting_id()
+            elif self.domain.dedup.check_and_remember(item.event_id, position, item.digest):
                 duplicates.append(item.event_id)
             else:
                 fresh.append(item)

@@ -14,6 +14,7 @@ Only participant events are accepted; clock ticks and care-gap changes are inter
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Final, NamedTuple
 
 import orjson
@@ -63,6 +64,11 @@ class Accepted(NamedTuple):
     key: bytes
     value: bytes
     derived_id: bool
+
+    @property
+    def digest(self) -> bytes:
+        """Content fingerprint: the same id with another digest is a conflict, not a resend."""
+        return hashlib.blake2b(self.value, digest_size=16).digest()
 
     @property
     def event(self) -> Event:

@@ -118,3 +118,16 @@ def test_trip_reports_and_restarts_empty() -> None:
     assert reason == "invalid share 100% of the last 6 records exceeds 50%"
     assert breaker.trips == 1
     assert breaker.samples == 0
+
+
+def test_same_id_with_other_content_conflicts_and_same_content_does_not() -> None:
+    """An id names one event: a resend with identical bytes is a duplicate; other bytes
+    under the same id conflict (dead-lettered by the caller), until the window ends."""
+    now = [0.0]
+    dedup = DuplicateFilter(window_s=10, max_entries=10, clock=lambda: now[0])
+    dedup.remember("evt-1", ("raw", 0, 1), b"digest-a")
+    assert dedup.conflicts("evt-1", b"digest-a") is False
+    assert dedup.conflicts("evt-1", b"digest-b") is True
+    assert dedup.conflicts("evt-2", b"digest-b") is False
+    now[0] = 11.0
+    assert dedup.conflicts("evt-1", b"digest-b") is False

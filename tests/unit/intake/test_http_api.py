@@ -95,6 +95,19 @@ async def test_resend_is_reported_as_duplicate_and_not_published_again(
     assert len(publisher.sent) == 1
 
 
+async def test_other_content_under_a_published_id_is_409(
+    client: httpx.AsyncClient, publisher: RecordingPublisher
+) -> None:
+    first = await client.post("/v1/events", json={**_submission(), "id": "e-409"}, headers=CHW)
+    assert first.status_code == 202
+    changed = {**_submission(), "id": "e-409"}
+    changed["data"] = {**changed["data"], "duration_min": 7}
+    again = await client.post("/v1/events", json=changed, headers=CHW)
+    assert again.status_code == 409
+    assert again.json()["code"] == "conflicting_id"
+    assert len(publisher.sent) == 1
+
+
 @pytest.mark.parametrize(
     "headers",
     [

@@ -96,6 +96,21 @@ async def test_duplicates_are_dropped_but_redelivery_is_produced_again(
     assert [o.value for o in again] == [o.value for o in first]
 
 
+async def test_same_id_with_other_content_is_dead_lettered_not_dropped(
+    domain: IntakeDomain,
+) -> None:
+    """A second, different event under an id already published goes to the DLQ with reason
+    ``conflicting_id``; the first version stays the only one on peer.events.v1."""
+    handler = _handler(domain)
+    first = {**ex.contact(), "id": "evt-same-id"}
+    other = {**ex.contact(), "id": "evt-same-id"}
+    other["data"] = {**other["data"], "duration_min": 5}
+    outputs = await handler(_batch([Record(0, _raw(first)), Record(1, _raw(other))]))
+    assert [o.topic for o in outputs] == [EVENTS_TOPIC, DLQ_TOPIC]
+    assert dict(outputs[1].headers)["x-dlq-reason"].startswith(b"conflicting_id")
+    assert outputs[1].value == _raw(other)
+
+
 async def test_fhir_records_use_the_clinic_header(domain: IntakeDomain) -> None:
     handler = _handler(domain)
     bundle = ex.bundle(
