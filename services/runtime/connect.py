@@ -8,12 +8,19 @@ permanent so services fail fast instead of retrying forever.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
-__all__ = ["KafkaConnectFailed", "start_client"]
+from services.runtime.health import Health
+from services.runtime.metrics import ServiceMetrics
+from services.runtime.records import RetryPolicy
+
+__all__ = ["KafkaConnectFailed", "start_client", "start_with_retry"]
+
+_log = logging.getLogger("peerlink.runtime.connect")
 
 _PERMANENT_MARKERS = (
     "SaslAuthenticationFailed",
@@ -62,3 +69,41 @@ async def start_client(start: Callable[[], Awaitable[None]], *, servers: str, wh
         ) from exc
     finally:
         logger.removeHandler(capture)
+
+
+async def start_with_retry(
+    start: Callable[[], Awaitable[None]],
+    *,
+    servers: str,
+    what: str,
+    health: Health,
+    retry: RetryPolicy,
+    metrics: ServiceMetrics | None = None,
+) -> None:
+    """Start a client, backing off while the broker is unreachable (never a tight loop).
+
+    Rejected credentials or certificates are permanent: reported unhealthy and raised.
+    """
+    attempt = 0
+    while True:
+        try:
+            await start_client(start, servers=servers, what=what)
+            health.clear("kafka")
+            return
+        except KafkaConnectFailed as exc:
+            if exc.permanent:
+                health.set_unhealthy("kafka", f"{what} rejected by the broker")
+                raise
+            error: KafkaError = exc
+        except KafkaError as exc:
+            error = exc
+        attempt += 1
+        delay = retry.delay(attempt)
+        health.set_unhealthy("kafka", f"{what} cannot connect")
+        _log.warning(
+            "kafka not reachable, retrying",
+            extra={"error_class": type(error).__name__, "attempt": attempt, "delay_s": delay},
+        )
+        if metrics is not None:
+            metrics.retries.inc()
+        await asyncio.sleep(delay)

@@ -24,11 +24,12 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from services.runtime.connect import KafkaConnectFailed, start_client
+from services.runtime.connect import start_with_retry
 from services.runtime.health import Health
 from services.runtime.logging import get_logger
 from services.runtime.metrics import ServiceMetrics
@@ -58,8 +59,13 @@ class PauseConsumption(Exception):
         self.pause_s = pause_s
 
 
-def create_consumer(settings: KafkaSettings, policy: ConsumerPolicy) -> AIOKafkaConsumer:
-    """An unstarted consumer with manual commits, subscribed by the caller."""
+def create_consumer(
+    settings: KafkaSettings, policy: ConsumerPolicy, **overrides: Any
+) -> AIOKafkaConsumer:
+    """An unstarted consumer with manual commits, subscribed by the caller.
+
+    ``overrides`` are further aiokafka options (e.g. the partition assignment strategy).
+    """
     return AIOKafkaConsumer(
         **settings.client_kwargs(),
         client_id=f"{settings.client_id}-{policy.group_id}",
@@ -72,6 +78,7 @@ def create_consumer(settings: KafkaSettings, policy: ConsumerPolicy) -> AIOKafka
         heartbeat_interval_ms=policy.heartbeat_interval_ms,
         max_poll_interval_ms=policy.max_poll_interval_ms,
         max_poll_records=policy.max_records,
+        **overrides,
     )
 
 
@@ -142,29 +149,14 @@ class Processor:
                     await producer.stop()
 
     async def _start_with_retry(self, start: Callable[[], Awaitable[None]], what: str) -> None:
-        attempt = 0
-        while True:
-            try:
-                await start_client(start, servers=self.settings.bootstrap_servers, what=what)
-                self.health.clear("kafka")
-                return
-            except KafkaConnectFailed as exc:
-                if exc.permanent:  # wrong credentials or certificate: retrying cannot help
-                    self.health.set_unhealthy("kafka", f"{what} rejected by the broker")
-                    raise
-                await self._backoff_start(exc, what, attempt := attempt + 1)
-            except KafkaError as exc:
-                await self._backoff_start(exc, what, attempt := attempt + 1)
-
-    async def _backoff_start(self, exc: Exception, what: str, attempt: int) -> None:
-        delay = self.retry.delay(attempt)
-        self.health.set_unhealthy("kafka", f"{what} cannot connect")
-        _log.warning(
-            "kafka not reachable, retrying",
-            extra={"error_class": type(exc).__name__, "attempt": attempt, "delay_s": delay},
+        await start_with_retry(
+            start,
+            servers=self.settings.bootstrap_servers,
+            what=what,
+            health=self.health,
+            retry=self.retry,
+            metrics=self.metrics,
         )
-        self.metrics.retries.inc()
-        await asyncio.sleep(delay)
 
     async def _poll_once(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
         polled = await consumer.getmany(

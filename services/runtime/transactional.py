@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -38,9 +38,11 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError, ProducerFenced
 
+from services.runtime.connect import start_with_retry
 from services.runtime.health import Health
 from services.runtime.logging import get_logger
 from services.runtime.metrics import ServiceMetrics
+from services.runtime.processor import create_consumer, send_all
 from services.runtime.producer import create_producer
 from services.runtime.records import ConsumerPolicy, OutRecord, RetryPolicy
 from services.runtime.settings import KafkaSettings
@@ -175,23 +177,22 @@ class TransactionalRunner:
         self._stopping.set()
 
     async def run(self) -> None:
-        consumer = AIOKafkaConsumer(
-            **self.settings.client_kwargs(),
-            client_id=f"{self.settings.client_id}-{self.policy.group_id}",
-            group_id=self.policy.group_id,
-            group_instance_id=self.policy.group_instance_id,
-            enable_auto_commit=False,
-            auto_offset_reset=self.policy.auto_offset_reset,
-            isolation_level="read_committed",
-            session_timeout_ms=self.policy.session_timeout_ms,
-            heartbeat_interval_ms=self.policy.heartbeat_interval_ms,
-            max_poll_interval_ms=self.policy.max_poll_interval_ms,
-            max_poll_records=self.policy.max_records,
+        consumer = create_consumer(
+            self.settings,
+            # Exactly-once needs committed input only, whatever the policy says.
+            replace(self.policy, isolation_level="read_committed"),
             # Range keeps partition n of every input topic on one member (co-partitioning).
             partition_assignment_strategy=(RangePartitionAssignor,),
         )
         self._consumer = consumer
-        await self._start_with_retry(consumer)
+        await start_with_retry(
+            consumer.start,
+            servers=self.settings.bootstrap_servers,
+            what="consumer",
+            health=self.health,
+            retry=self.retry,
+            metrics=self.metrics,
+        )
         consumer.subscribe(list(self._logical), listener=_Listener(self))
         self.health.set_ready(True)
         try:
@@ -207,23 +208,6 @@ class TransactionalRunner:
             await self._shutdown(consumer)
 
     # ---------------------------------------------------------------------- the loop
-
-    async def _start_with_retry(self, consumer: AIOKafkaConsumer) -> None:
-        attempt = 0
-        while True:
-            try:
-                await consumer.start()
-                self.health.clear("kafka")
-                return
-            except KafkaError as exc:
-                attempt += 1
-                delay = self.retry.delay(attempt)
-                self.health.set_unhealthy("kafka", "consumer cannot connect")
-                _log.warning(
-                    "kafka not reachable, retrying",
-                    extra={"error_class": type(exc).__name__, "attempt": attempt, "delay_s": delay},
-                )
-                await asyncio.sleep(delay)
 
     async def _poll_once(self, consumer: AIOKafkaConsumer) -> None:
         polled = await consumer.getmany(
@@ -300,20 +284,9 @@ class TransactionalRunner:
         producer = task.producer
         try:
             async with producer.transaction():
-                futures = [
-                    await producer.send(
-                        self.settings.topic_name(out.topic),
-                        value=out.value,
-                        key=out.key,
-                        headers=list(out.headers),
-                        partition=out.partition,
-                    )
-                    for out in batch.outputs
-                ]
+                produced = await send_all(producer, self.settings, batch.outputs)
                 if offsets:
                     await producer.send_offsets_to_transaction(offsets, self.policy.group_id)
-                if futures:
-                    await asyncio.gather(*futures)
         except ProducerFenced:
             # Another member initialised this task's transactional id: it owns the task now.
             _log.error(
@@ -350,8 +323,8 @@ class TransactionalRunner:
         self.processor.committed(task.partition)
         if self.metrics is not None:
             self.metrics.commits.inc()
-            for out in batch.outputs:
-                self.metrics.produced.labels(topic=out.topic).inc()
+            for topic, count in produced.items():
+                self.metrics.produced.labels(topic=topic).inc(count)
 
     async def _renew_producer(self, task: _Task) -> None:
         """A producer in an error state is replaced; re-initialising the same id aborts
