@@ -16,6 +16,10 @@ from pydantic import AwareDatetime, Field, model_validator
 from schemas.base import ContractModel, examples
 
 __all__ = [
+    "GLUCOSE_MG_DL_PER_MMOL_L",
+    "NGSP_PERCENT_AT_IFCC_ZERO",
+    "NGSP_PERCENT_PER_IFCC",
+    "UACR_MG_G_PER_MG_MMOL",
     "BloodPressure",
     "Dds2",
     "Egfr",
@@ -37,6 +41,9 @@ __all__ = [
     "uacr_mg_g",
 ]
 
+#: IFCC master equation, NGSP (%) = 0.0915 x IFCC (mmol/mol) + 2.15 (care_gap_rules.md 3.5).
+NGSP_PERCENT_PER_IFCC = 0.0915
+NGSP_PERCENT_AT_IFCC_ZERO = 2.15
 #: mg/dL per mmol/L of glucose (molar mass 180.16 g/mol / 10).
 GLUCOSE_MG_DL_PER_MMOL_L = 18.0
 #: mg/g per mg/mmol of albumin/creatinine (creatinine 113.12 g/mol; care_gap_rules.md 3.5).
@@ -48,7 +55,7 @@ def hba1c_percent(value: float, unit: str) -> float:
     if unit == "%":
         return value
     if unit == "mmol/mol":
-        return round(0.0915 * value + 2.15, 2)
+        return round(NGSP_PERCENT_PER_IFCC * value + NGSP_PERCENT_AT_IFCC_ZERO, 2)
     raise ValueError(f"unknown HbA1c unit {unit!r}")
 
 

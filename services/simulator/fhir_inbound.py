@@ -17,6 +17,12 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+from schemas.measurements import (
+    NGSP_PERCENT_AT_IFCC_ZERO,
+    NGSP_PERCENT_PER_IFCC,
+    UACR_MG_G_PER_MG_MMOL,
+)
+
 __all__ = [
     "APPOINTMENT_PURPOSE_SYSTEM",
     "CLINIC_RESULT_SYSTEM",
@@ -123,8 +129,9 @@ def hba1c(
         code = _coding(
             _LOINC, "59261-8", "Hemoglobin A1c/Hemoglobin.total in Blood by IFCC protocol"
         )
-        # Inverse of the IFCC master equation NGSP = 0.0915 x IFCC + 2.15 [rules 3.5].
-        quantity = _quantity(round((percent - 2.15) / 0.0915), "mmol/mol")
+        # Inverse of the IFCC master equation [rules 3.5].
+        ifcc = (percent - NGSP_PERCENT_AT_IFCC_ZERO) / NGSP_PERCENT_PER_IFCC
+        quantity = _quantity(round(ifcc), "mmol/mol")
     else:
         code = _coding(_LOINC, "4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood")
         quantity = _quantity(round(percent, 1), "%")
@@ -219,8 +226,9 @@ def uacr(
         code=_coding(_LOINC, "9318-7", "Albumin/Creatinine [Mass Ratio] in Urine"),
     )
     if si_units:
-        # mg/g -> mg/mmol: divide by 8.84 (creatinine 113.12 g/mol) [rules 3.5].
-        resource["valueQuantity"] = _quantity(round(mg_per_g / 8.84, 1), "mg/mmol")
+        # mg/g -> mg/mmol (creatinine 113.12 g/mol) [rules 3.5].
+        mg_per_mmol = mg_per_g / UACR_MG_G_PER_MG_MMOL
+        resource["valueQuantity"] = _quantity(round(mg_per_mmol, 1), "mg/mmol")
     else:
         resource["valueQuantity"] = _quantity(round(mg_per_g, 1), "mg/g")
     return resource

@@ -45,6 +45,7 @@ from schemas.events import (
     RedFlagReport,
 )
 from schemas.measurements import (
+    GLUCOSE_MG_DL_PER_MMOL_L,
     BloodPressure,
     Dds2,
     Glucose,
@@ -286,7 +287,7 @@ def _glucose(
     context = rng.choice(list(GlucoseContext))
     if ctx.glucose_mmol:
         reading = Glucose(
-            value=round(mg_dl / 18.0, 1),
+            value=round(mg_dl / GLUCOSE_MG_DL_PER_MMOL_L, 1),
             unit="mmol/L",
             context=context,
             effective_at=at,
