@@ -14,7 +14,6 @@ from services.runtime.processor import (
     PauseConsumption,
     Processor,
     create_consumer,
-    send_all,
 )
 from services.runtime.producer import create_producer
 from services.runtime.records import (
@@ -25,6 +24,7 @@ from services.runtime.records import (
     dead_letter,
     header,
 )
+from services.runtime.sending import send_all
 from services.runtime.settings import KafkaSettings
 
 __all__ = [

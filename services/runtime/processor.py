@@ -35,6 +35,7 @@ from services.runtime.logging import get_logger
 from services.runtime.metrics import ServiceMetrics
 from services.runtime.producer import create_producer
 from services.runtime.records import ConsumerPolicy, OutRecord, PartitionBatch, RetryPolicy
+from services.runtime.sending import send_all
 from services.runtime.settings import KafkaSettings
 
 __all__ = [
@@ -42,7 +43,6 @@ __all__ = [
     "PauseConsumption",
     "Processor",
     "create_consumer",
-    "send_all",
 ]
 
 BatchHandler = Callable[[PartitionBatch], Awaitable[Sequence[OutRecord]]]
@@ -80,28 +80,6 @@ def create_consumer(
         max_poll_records=policy.max_records,
         **overrides,
     )
-
-
-async def send_all(
-    producer: AIOKafkaProducer, settings: KafkaSettings, outputs: Sequence[OutRecord]
-) -> dict[str, int]:
-    """Send every record and wait until all are acknowledged; returns counts per topic."""
-    futures = []
-    counts: dict[str, int] = {}
-    for out in outputs:
-        futures.append(
-            await producer.send(
-                settings.topic_name(out.topic),
-                value=out.value,
-                key=out.key,
-                headers=list(out.headers),
-                partition=out.partition,
-            )
-        )
-        counts[out.topic] = counts.get(out.topic, 0) + 1
-    if futures:
-        await asyncio.gather(*futures)
-    return counts
 
 
 @dataclass(kw_only=True)

@@ -2,7 +2,7 @@
 
 aiokafka defaults to ``acks=1`` without idempotence (streaming_anchors.md, section 2.2), which
 can lose or duplicate records on broker failover; every producer here is ``acks=all`` and
-idempotent, batches for a few milliseconds and compresses.
+idempotent, batches for a few milliseconds and compresses (``KafkaSettings.compression``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "enable_idempotence": True,
     "linger_ms": 5,
     "max_batch_size": 256 * 1024,
-    "compression_type": "lz4",
 }
 
 _SAFETY_KEYS = frozenset({"acks", "enable_idempotence"})
@@ -41,7 +40,12 @@ def create_producer(
     unsafe = _SAFETY_KEYS.intersection(overrides)
     if unsafe:
         raise ValueError(f"producer safety settings cannot be overridden: {sorted(unsafe)}")
-    options: dict[str, Any] = {**PRODUCER_DEFAULTS, **overrides}
+    compression = None if settings.compression == "none" else settings.compression
+    options: dict[str, Any] = {
+        **PRODUCER_DEFAULTS,
+        "compression_type": compression,
+        **overrides,
+    }
     return AIOKafkaProducer(
         **settings.client_kwargs(),
         client_id=f"{settings.client_id}-{client_suffix}",

@@ -7,10 +7,13 @@ per poll, the checkpoint is one Kafka transaction (streaming_anchors.md 2.2, 3.1
     begin -> send outputs -> send_offsets_to_transaction(next offsets) -> commit
 
 so outputs and input offsets become visible together (downstream reads ``read_committed``)
-or not at all. aiokafka has no KIP-447 consumer-group fencing, so each task has its own
-transactional producer with the stable id ``{group}.{first input topic}.{n}``: whoever owns
-task *n* next initialises the same id, which fences a zombie and aborts its open
-transaction before any state is restored.
+or not at all. A task's transaction starts as soon as the task is processed, so its round
+trips overlap the processing of the next task; the next poll waits for all of them.
+
+aiokafka has no KIP-447 consumer-group fencing, so each task has its own transactional
+producer with the stable id ``{group}.{first input topic}.{n}``: whoever owns task *n* next
+initialises the same id, which fences a zombie and aborts its open transaction before any
+state is restored.
 
 Rebalances: ``on_partitions_revoked`` waits for the in-flight batch (a lock shared with the
 processing loop), lets the processor drop the task and closes its producer. On assignment
@@ -42,9 +45,10 @@ from services.runtime.connect import start_with_retry
 from services.runtime.health import Health
 from services.runtime.logging import get_logger
 from services.runtime.metrics import ServiceMetrics
-from services.runtime.processor import create_consumer, send_all
+from services.runtime.processor import create_consumer
 from services.runtime.producer import create_producer
 from services.runtime.records import ConsumerPolicy, OutRecord, RetryPolicy
+from services.runtime.sending import send_all
 from services.runtime.settings import KafkaSettings
 
 __all__ = [
@@ -234,7 +238,7 @@ class TransactionalRunner:
             work = [n for n in sorted(self._tasks) if n in by_task or self.processor.pending(n)]
             if not work:
                 return
-            batches: list[tuple[_Task, TaskBatch]] = []
+            commits: list[asyncio.Task[None]] = []
             for n in work:
                 task = self._tasks[n]
                 positions = {
@@ -243,15 +247,14 @@ class TransactionalRunner:
                 batch = self.processor.process(n, by_task.get(n, {}), positions)
                 if batch is not None:
                     self._apply_backpressure(consumer, task, batch.pause)
-                    batches.append((task, batch))
-                # Processing is synchronous: let heartbeats and fetches run between tasks.
+                    # Each task commits with its own producer: its transaction's round trips
+                    # run while the next task is processed.
+                    commits.append(asyncio.create_task(self._commit(consumer, task, batch)))
+                # Processing is synchronous: let heartbeats, fetches and commits run.
                 await asyncio.sleep(0)
-            if not batches:
+            if not commits:
                 return
-            results = await asyncio.gather(
-                *(self._commit(consumer, task, batch) for task, batch in batches),
-                return_exceptions=True,
-            )
+            results = await asyncio.gather(*commits, return_exceptions=True)
             for result in results:
                 if isinstance(result, BaseException):
                     self._fatal = result

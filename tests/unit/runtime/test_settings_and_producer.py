@@ -41,7 +41,19 @@ async def test_producer_is_acks_all_and_idempotent() -> None:
         # Idempotence in aiokafka means a transaction manager assigning producer ids.
         assert producer._txn_manager is not None
         assert producer._sender._acks == -1  # acks=all
-        assert producer._compression_type == "lz4"
+        assert producer._compression_type == "snappy"
+    finally:
+        await producer.stop()
+
+
+@pytest.mark.parametrize(("setting", "codec"), [("lz4", "lz4"), ("zstd", "zstd"), ("none", None)])
+async def test_producer_compression_follows_the_setting(
+    monkeypatch: pytest.MonkeyPatch, setting: str, codec: str | None
+) -> None:
+    monkeypatch.setenv("PEERLINK_KAFKA_COMPRESSION", setting)
+    producer = create_producer(KafkaSettings())
+    try:
+        assert producer._compression_type == codec
     finally:
         await producer.stop()
 
