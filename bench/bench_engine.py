@@ -1,7 +1,7 @@
 """Benchmark of the care-gap engine: throughput with a real broker, state size, restore time.
 
     .venv/bin/python bench/bench_engine.py [--participants 2000] [--events 25]
-                                           [--restore 100000] [--max-records 2000]
+                                           [--restore 100000] [--max-records 10000]
 
 1. **Throughput.** A seeded synthetic log (``services.caregaps.synthetic``: enrolments,
    contacts with readings and red flags, clinic results with corrections, appointments,
@@ -257,7 +257,7 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--participants", type=int, default=2000)
     parser.add_argument("--events", type=int, default=25, help="events per participant")
     parser.add_argument("--restore", type=int, default=100_000)
-    parser.add_argument("--max-records", type=int, default=2000)
+    parser.add_argument("--max-records", type=int, default=CaregapsSettings().max_records)
     args = parser.parse_args(argv)
 
     load_before = os.getloadavg()[0]

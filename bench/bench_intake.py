@@ -9,7 +9,8 @@ starts. Then, alternating, in one process and one run:
 
 * **pass-through**: an aiokafka consume -> produce -> commit loop that forwards each record's
   bytes, key and headers unchanged, with the same consumer policy (poll size, timeouts) and
-  the same producer (acks=all, idempotent, lz4, linger 5 ms) as the intake processor;
+  the same producer (acks=all, idempotent, snappy, linger 5 ms) and send path (``send_all``:
+  one record batch per partition) as the intake processor;
 * **intake**: the intake service's processor (validation, programme checks, normalisation,
   derived ids, duplicate window, breaker, metrics).
 
@@ -46,9 +47,11 @@ from services.runtime import (
     ConsumerPolicy,
     Health,
     KafkaSettings,
+    OutRecord,
     ServiceMetrics,
     create_consumer,
     create_producer,
+    send_all,
 )
 from services.runtime.topics_admin import admin_client, ensure_topics
 
@@ -171,14 +174,13 @@ def _policy(group: str, max_records: int) -> ConsumerPolicy:
 async def pass_through(
     kafka_in: KafkaSettings, kafka_out: KafkaSettings, total: int, max_records: int
 ) -> dict[str, float]:
-    """The baseline: same consumer policy and producer, bytes forwarded unchanged."""
+    """The baseline: same consumer policy, producer and send path, bytes forwarded unchanged."""
     policy = _policy(f"bench-pass-{uuid.uuid4().hex[:8]}", max_records)
     consumer = create_consumer(kafka_in, policy)
     producer = create_producer(kafka_out, client_suffix=policy.group_id)
     await producer.start()
     await consumer.start()
     consumer.subscribe([kafka_in.topic_name(RAW_TOPIC)])
-    out = kafka_out.topic_name(EVENTS_TOPIC)
     done = 0
     first = cpu_first = 0.0
     try:
@@ -190,15 +192,20 @@ async def pass_through(
                 continue
             if not first:
                 first, cpu_first = time.perf_counter(), time.process_time()
-            futures = []
-            for records in polled.values():
-                for record in records:
-                    futures.append(
-                        await producer.send(
-                            out, value=record.value, key=record.key, headers=list(record.headers)
-                        )
+            await send_all(
+                producer,
+                kafka_out,
+                [
+                    OutRecord(
+                        topic=EVENTS_TOPIC,
+                        value=record.value,
+                        key=record.key,
+                        headers=tuple(record.headers),
                     )
-            await asyncio.gather(*futures)
+                    for records in polled.values()
+                    for record in records
+                ],
+            )
             await consumer.commit({tp: rs[-1].offset + 1 for tp, rs in polled.items()})
             done += sum(len(rs) for rs in polled.values())
         elapsed, cpu = time.perf_counter() - first, time.process_time() - cpu_first

@@ -43,7 +43,7 @@ from schemas.vocabulary import (
 )
 from services.caregaps.ids import change_id, gap_id
 from services.caregaps.policy import PolicySet, RulePolicy
-from services.caregaps.rules.catalogue import CODINGS, spec
+from services.caregaps.rules.catalogue import CODINGS, SPECS, spec
 from services.caregaps.rules.clinical import (
     CLINICAL_RULES,
     a1c_gaps,
@@ -90,6 +90,7 @@ CHANGE_SOURCE = "peerlink://caregaps"
 _OPEN = GapStatus.OPEN.value
 _RULES = (*CLINICAL_RULES, engagement_gaps)
 _ALL_RULES = frozenset(range(len(_RULES)))
+_RED_FLAG_CODES = frozenset(code for code, row in SPECS.items() if row.kind is GapKind.RED_FLAG)
 _A1C, _ENGAGEMENT, _DEPRESSION = (
     _RULES.index(rule) for rule in (a1c_gaps, engagement_gaps, depression_gaps)
 )
@@ -417,6 +418,13 @@ def _change(
     key = state.key
     patient = profile.patient
     consent = state.consent
+    open_gaps: list[dict[str, Any]] = []
+    recently_closed: list[dict[str, Any]] = []
+    for g in state.gaps:
+        if g.status == _OPEN:
+            open_gaps.append(_gap_json(key, g))
+        elif g.closed_at is not None and g.closed_at >= horizon:
+            recently_closed.append(_gap_json(key, g))
     return Change(
         key,
         {
@@ -441,12 +449,8 @@ def _change(
                 "since": None if consent.since is None else _iso(consent.since),
             },
             "participation": "exited" if state.exited is not None else "active",
-            "open_gaps": [_gap_json(key, g) for g in state.gaps if g.status == _OPEN],
-            "recently_closed": [
-                _gap_json(key, g)
-                for g in state.gaps
-                if g.status != _OPEN and g.closed_at is not None and g.closed_at >= horizon
-            ],
+            "open_gaps": open_gaps,
+            "recently_closed": recently_closed,
             "delta": list(delta),
         },
     )
@@ -506,7 +510,7 @@ def _evaluate(
         )
         next_due = min(due)
         for g in rec.gaps:
-            if g.status == _OPEN and spec(g.code).kind is GapKind.RED_FLAG:
+            if g.status == _OPEN and g.code in _RED_FLAG_CODES:
                 next_due = min(next_due, episode_ends(g, p))
     gaps = _strip_old(rec.gaps, now, p)
     changed = bool(rec.delta) or announce

@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 from schemas.vocabulary import SupportModel
 
@@ -63,8 +63,9 @@ class EngagementPolicy:
             raise ValueError("engagement cadence must be at least one day")
         object.__setattr__(self, "cadence_days", _frozen_map(self.cadence_days))
 
-    def for_model(self, model: SupportModel) -> int:
-        return self.cadence_days[model]
+    def for_model(self, model: SupportModel | str) -> int:
+        """The cadence of a model, given as the member or its value (str enum: same key)."""
+        return cast("Mapping[str, int]", self.cadence_days)[model]
 
 
 def _default_foot_intervals() -> Mapping[int, int]:

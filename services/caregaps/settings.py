@@ -26,7 +26,10 @@ class EngineSettings(BaseSettings):
     instance_id: str | None = None
     #: YAML/JSON file with ``default`` and ``programmes`` threshold overrides.
     policy_file: Path | None = None
-    max_records: int = Field(default=2_000, ge=1)
+    #: Records per poll. Under a backlog a bigger poll means fewer transactions and fewer
+    #: changelog writes (a participant seen twice in one poll is written once): 2 000 gave
+    #: 6,935 events/s, 10 000 gave 8,520 (bench/results). At low rates polls stay small.
+    max_records: int = Field(default=10_000, ge=1)
     poll_timeout_ms: int = Field(default=100, ge=1)
     session_timeout_ms: int = Field(default=10_000, ge=1_000)
     heartbeat_interval_ms: int = Field(default=3_000, ge=100)

@@ -2,7 +2,7 @@
 
 aiokafka's ``send`` costs one coroutine, one future and one accumulator lookup per record;
 appending to a ``BatchBuilder`` per partition and submitting it with ``send_batch`` does the
-same work once per batch (bench/README.md, "send path"). The result on the wire is the
+same work once per batch (bench/README.md, "Send path"). The result on the wire is the
 same: the producer's own batch size, compression, idempotent sequence numbers and, for a
 transactional producer, the partitions added to the open transaction. Records without an
 explicit partition are placed by key with the Java client's murmur2 partitioner, exactly as

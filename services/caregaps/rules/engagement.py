@@ -7,7 +7,7 @@ peer supporter, as are missed clinic visits and medication problems reported in 
 
 from __future__ import annotations
 
-from schemas.vocabulary import GapCode, Priority, SupportModel
+from schemas.vocabulary import GapCode, Priority
 from services.caregaps.rules.facts import View
 from services.caregaps.rules.model import DAY_S, Clearance, Finding, Outcome
 from services.caregaps.state import FAR_FUTURE
@@ -22,7 +22,7 @@ def engagement_gaps(view: View) -> Outcome:
     items: list[Finding | Clearance] = []
 
     # No completed contact for longer than the model's cadence (policy.DEFAULT_CADENCE_DAYS).
-    cadence = policy.engagement.for_model(SupportModel(profile.support_model))
+    cadence = policy.engagement.for_model(profile.support_model)
     last = state.last_contact
     anchor = max(last.at, profile.since) if last else profile.since
     if now - anchor > cadence * DAY_S:

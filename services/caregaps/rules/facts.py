@@ -210,28 +210,35 @@ def _eligible(r: Result) -> bool:
 class View:
     """What the rules see of one participant at one log time.
 
-    Eligible results are grouped by kind, newest clinical date first, once per evaluation.
+    Eligible results are grouped by kind, newest clinical date first, once per evaluation and
+    only when a rule asks (the engagement rule, the one most events touch, never does).
     """
 
-    __slots__ = ("_by_kind", "now", "policy", "state")
+    __slots__ = ("_grouped", "now", "policy", "state")
 
     def __init__(self, state: ParticipantState, now: int, policy: RulePolicy) -> None:
         self.state = state
         self.now = now
         self.policy = policy
-        by_kind: dict[str, list[Result]] = {}
-        for r in state.results:
-            if _eligible(r):
-                by_kind.setdefault(r.kind, []).append(r)
-        for items in by_kind.values():
-            items.sort(key=_recency, reverse=True)
-        self._by_kind = by_kind
+        self._grouped: dict[str, list[Result]] | None = None
+
+    def _by_kind(self) -> dict[str, list[Result]]:
+        by_kind = self._grouped
+        if by_kind is None:
+            by_kind = self._grouped = {}
+            for r in self.state.results:
+                if _eligible(r):
+                    by_kind.setdefault(r.kind, []).append(r)
+            for items in by_kind.values():
+                items.sort(key=_recency, reverse=True)
+        return by_kind
 
     def results(self, *kinds: str) -> list[Result]:
         """Results of ``kinds`` that rules may use, newest clinical date first."""
+        by_kind = self._by_kind()
         if len(kinds) == 1:
-            return self._by_kind.get(kinds[0], [])
-        merged = [r for kind in kinds for r in self._by_kind.get(kind, ())]
+            return by_kind.get(kinds[0], [])
+        merged = [r for kind in kinds for r in by_kind.get(kind, ())]
         merged.sort(key=_recency, reverse=True)
         return merged
 

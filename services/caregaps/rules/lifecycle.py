@@ -98,21 +98,22 @@ def reconcile(
     everything else.
     """
     before = {g.code: g for g in state.gaps}
-    after = dict(before)
+    # Only the records that change are collected: most events leave most gaps alone.
+    changed: dict[str, GapRecord] = {}
     ended: dict[str, GapRecord] = {}  # episodes that ended in this step, by code
 
     if cancel_all is not None:
         for code, record in before.items():
             if record.status == _OPEN:
-                after[code] = _close(record, cancel_all, now, cancel=True)
-        return _finish(state, before, after, ended)
+                changed[code] = _close(record, cancel_all, now, cancel=True)
+        return _finish(state, before, changed, ended)
 
     for code, outcome in derived.items():
         prev = before.get(code)
         is_open = prev is not None and prev.status == _OPEN
         if isinstance(outcome, Finding):
             if prev is None or not is_open:
-                after[code] = _open(prev, outcome, now)
+                changed[code] = _open(prev, outcome, now)
             else:
                 coding = outcome.coding or spec(code).coding
                 evidence = outcome.evidence[-_EVIDENCE_LIMIT:]
@@ -123,7 +124,7 @@ def reconcile(
                     outcome.rids,
                     coding,
                 ):
-                    after[code] = prev._replace(
+                    changed[code] = prev._replace(
                         priority=outcome.priority,
                         reason=outcome.reason,
                         evidence=evidence,
@@ -133,7 +134,7 @@ def reconcile(
         elif is_open and prev is not None:
             # A gap whose every supporting result was entered in error never existed.
             cancel = retracted(state, prev.rids)
-            after[code] = _close(
+            changed[code] = _close(
                 prev, _EIE_REASON if cancel else outcome.reason, now, cancel=cancel
             )
 
@@ -142,27 +143,28 @@ def reconcile(
         if record.status != _OPEN or code not in _RED_FLAGS:
             continue
         if check_retractions and retracted(state, record.rids):
-            after[code] = ended[code] = _close(record, _EIE_REASON, now, cancel=True)
+            changed[code] = ended[code] = _close(record, _EIE_REASON, now, cancel=True)
         elif episode_ends(record, policy) <= now:
-            after[code] = ended[code] = _close(record, "episode-window-elapsed", now, cancel=False)
+            closed = _close(record, "episode-window-elapsed", now, cancel=False)
+            changed[code] = ended[code] = closed
     for trigger in triggers:
         code = trigger.code
-        current = after.get(code)
+        current = changed.get(code) or before.get(code)
         if current is None or current.status != _OPEN:
-            after[code] = _open(current, trigger, now)
+            changed[code] = _open(current, trigger, now)
         elif trigger.priority.rank > _RANK[current.priority]:
-            after[code] = current._replace(
+            changed[code] = current._replace(
                 priority=trigger.priority,
                 reason=trigger.reason,
                 evidence=_merge(current.evidence, (trigger.event_id,)),
                 rids=_merge(current.rids, (trigger.rid,)),
             )
         else:
-            after[code] = current._replace(
+            changed[code] = current._replace(
                 evidence=_merge(current.evidence, (trigger.event_id,)),
                 rids=_merge(current.rids, (trigger.rid,)),
             )
-    return _finish(state, before, after, ended)
+    return _finish(state, before, changed, ended)
 
 
 def _transition(
@@ -182,15 +184,17 @@ def _transition(
 def _finish(
     state: ParticipantState,
     before: Mapping[str, GapRecord],
-    after: Mapping[str, GapRecord],
+    changed: Mapping[str, GapRecord],
     ended: Mapping[str, GapRecord],
 ) -> Reconciled:
-    if after == before:
+    # A code absent here is equal before and after, so it makes no transition.
+    changed = {code: a for code, a in changed.items() if before.get(code) != a}
+    if not changed:
         return Reconciled(state.gaps, ())
     key = state.key
     delta: list[dict[str, Any]] = []
-    for code in sorted(after, key=CODE_ORDER.__getitem__):
-        b, a = before.get(code), after[code]
+    for code in sorted(changed, key=CODE_ORDER.__getitem__):
+        b, a = before.get(code), changed[code]
         if b is not None and b.status == _OPEN:
             closing = ended.get(code) or (a if a.episode == b.episode else None)
             if closing is not None and closing.status != _OPEN:
@@ -208,5 +212,10 @@ def _finish(
                 )
         if a.status == _OPEN and (b is None or b.status != _OPEN or b.episode != a.episode):
             delta.append(_transition(key, a, GapAction.OPENED, reason=a.reason))
-    gaps = tuple(sorted(after.values(), key=lambda g: CODE_ORDER[g.code]))
-    return Reconciled(gaps, tuple(delta))
+    # ``state.gaps`` is in code order; only codes seen for the first time need a sort.
+    gaps = [changed.get(g.code, g) for g in state.gaps]
+    first = [a for code, a in changed.items() if code not in before]
+    if first:
+        gaps.extend(first)
+        gaps.sort(key=lambda g: CODE_ORDER[g.code])
+    return Reconciled(tuple(gaps), tuple(delta))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 
 import pytest
@@ -35,6 +36,19 @@ def test_from_bytes_inverts_to_bytes_exactly() -> None:
         restored = ParticipantState.from_bytes(raw)
         assert restored == state
         assert restored.to_bytes() == raw
+
+
+def test_evolve_replaces_exactly_the_named_fields() -> None:
+    """``evolve`` is written out by hand: a field it forgot would be lost or never change."""
+    state = next(iter(synthetic_states(1, 40).values()))
+    for f in dataclasses.fields(ParticipantState):
+        marker = object()
+        new = state.evolve(**{f.name: marker})
+        assert getattr(new, f.name) is marker, f.name
+        for other in dataclasses.fields(ParticipantState):
+            if other.name != f.name:
+                assert getattr(new, other.name) is getattr(state, other.name), other.name
+    assert state.evolve() == state
 
 
 def test_state_stays_small_however_long_the_history() -> None:
