@@ -335,13 +335,12 @@ _AWARE = TypeAdapter(AwareDatetime)
 @lru_cache(maxsize=65_536)
 def _iso(at: int) -> str:
     """Epoch seconds as the contract's JSON datetime (pydantic's UTC form, ``...Z``)."""
-    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat is about twice as fast as strftime; whole seconds: "...SS+00:00" -> "...SSZ".
+    return datetime.fromtimestamp(at, UTC).isoformat()[:19] + "Z"
 
 
-@lru_cache(maxsize=16_384)
 def _gap_json(key: str, g: GapRecord) -> dict[str, Any]:
-    """A gap record as the contract's ``CareGap`` JSON object (cached: open gaps repeat in
-    every snapshot). Callers must not mutate it."""
+    """A gap record as the contract's ``CareGap`` JSON object."""
     s = spec(g.code)
     coding = CODINGS[g.coding]
     return {
@@ -360,6 +359,13 @@ def _gap_json(key: str, g: GapRecord) -> dict[str, Any]:
         "coding": {"system": coding.system, "code": coding.code, "display": coding.display},
         "evidence_event_ids": list(g.evidence),
     }
+
+
+@lru_cache(maxsize=16_384)
+def _gap_fragment(key: str, g: GapRecord) -> orjson.Fragment:
+    """The serialised ``CareGap`` (cached: an open gap repeats in every snapshot until it
+    changes, and orjson embeds a fragment without serialising it again)."""
+    return orjson.Fragment(orjson.dumps(_gap_json(key, g)))
 
 
 def to_care_gap(key: str, g: GapRecord) -> CareGap:
@@ -400,7 +406,8 @@ class Change:
         return orjson.dumps(self.envelope())
 
     def model(self) -> CareGapChange:
-        return CareGapChange.model_validate(self.data)
+        # The snapshot holds serialised gaps (fragments): validate the JSON as written.
+        return CareGapChange.model_validate_json(orjson.dumps(self.data))
 
 
 def _change(
@@ -418,13 +425,13 @@ def _change(
     key = state.key
     patient = profile.patient
     consent = state.consent
-    open_gaps: list[dict[str, Any]] = []
-    recently_closed: list[dict[str, Any]] = []
+    open_gaps: list[orjson.Fragment] = []
+    recently_closed: list[orjson.Fragment] = []
     for g in state.gaps:
         if g.status == _OPEN:
-            open_gaps.append(_gap_json(key, g))
+            open_gaps.append(_gap_fragment(key, g))
         elif g.closed_at is not None and g.closed_at >= horizon:
-            recently_closed.append(_gap_json(key, g))
+            recently_closed.append(_gap_fragment(key, g))
     return Change(
         key,
         {

@@ -187,7 +187,9 @@ def test_every_mapped_resource_is_valid_in_both_tiers(fhirjs: FhirJsValidator) -
                 sample.append(resource.body)
 
     check()
-    assert outcomes["published"] > 150, outcomes
+    # About 40 % of random changes publish (the rest are withheld or refused); a quarter is
+    # far enough below that for any seed, and still hundreds of resources to validate.
+    assert outcomes["published"] > 100, outcomes
     assert outcomes["withheld"] > 0, outcomes
     assert {b["resourceType"] for b in sample} == {"CarePlan", "Communication", "DetectedIssue"}
     assert_fhirjs_clean(fhirjs, sample)
