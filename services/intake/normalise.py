@@ -213,6 +213,8 @@ def encode_document(document: dict[str, Any]) -> bytes:
 
 #: Builds the normalised document of one validated model instance.
 _Builder = Callable[[Any], dict[str, Any]]
+#: The builder of each model class a field may hold.
+_Builders = dict[type[BaseModel], _Builder]
 
 _DATETIME_TYPES: Final = (
     pydantic.AwareDatetime,
@@ -292,7 +294,7 @@ def _custom_serialisation(schema: Any) -> bool:
 
 class _BuilderCompiler:
     def __init__(self) -> None:
-        self.builders: dict[type[BaseModel], _Builder] = {}
+        self.builders: _Builders = {}
         self._failed: set[type[BaseModel]] = set()
 
     def compile(self, model: type[BaseModel]) -> bool:
@@ -303,22 +305,24 @@ class _BuilderCompiler:
             return False
         self._failed.add(model)  # until proven buildable (also stops recursion)
         times: list[str] = []
-        singles: list[str] = []
-        sequences: list[str] = []
+        singles: list[tuple[str, _Builders]] = []
+        sequences: list[tuple[str, _Builders]] = []
         nullable: list[str] = []
         for name, field in model.model_fields.items():
             kind = _kind(field.annotation)
             if kind is None or not all(self.compile(m) for m in kind.models):
                 return False
+            # Only the declared classes: the dump of an instance of a subclass is not its own.
+            declared = {m: self.builders[m] for m in kind.models}
             if kind.shape == "inert":
                 if kind.nullable:
                     nullable.append(name)
             elif kind.shape == "time":
                 times.append(name)
             elif kind.shape == "model":
-                singles.append(name)
+                singles.append((name, declared))
             elif kind.shape == "models":
-                sequences.append(name)
+                sequences.append((name, declared))
         fields = model.model_fields
         converts = "unit" in fields and "kind" in fields
         if converts:
@@ -327,7 +331,6 @@ class _BuilderCompiler:
                 k in CANONICAL_UNITS for k in kinds
             )
         self.builders[model] = _model_builder(
-            self.builders,
             nullable=tuple(nullable),
             times=tuple(times),
             singles=tuple(singles),
@@ -339,12 +342,11 @@ class _BuilderCompiler:
 
 
 def _model_builder(
-    builders: dict[type[BaseModel], _Builder],
     *,
     nullable: tuple[str, ...],
     times: tuple[str, ...],
-    singles: tuple[str, ...],
-    sequences: tuple[str, ...],
+    singles: tuple[tuple[str, _Builders], ...],
+    sequences: tuple[tuple[str, _Builders], ...],
     converts: bool,
 ) -> _Builder:
     """``model_dump(exclude_none=True)`` of one instance, normalised like :func:`_walk`.
@@ -366,13 +368,13 @@ def _model_builder(
                 del document[name]
             else:
                 raise _NotBuildable(name)
-        for name in singles:
+        for name, builders in singles:
             value = document[name]
             if value is None:
                 del document[name]
             else:
                 document[name] = builders[type(value)](value)
-        for name in sequences:
+        for name, builders in sequences:
             items = document[name]
             if items:
                 document[name] = tuple([builders[type(item)](item) for item in items])
@@ -385,7 +387,7 @@ def _model_builder(
     return build
 
 
-def _event_builders() -> dict[type[BaseModel], _Builder]:
+def _event_builders() -> _Builders:
     """Builders of the event models whose whole schema dumps plain field values."""
     compiler = _BuilderCompiler()
     return {

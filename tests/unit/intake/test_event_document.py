@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, field_serializer
 
-from schemas.events import EVENT_ADAPTER, EVENT_MODELS
+from schemas.events import EVENT_ADAPTER, EVENT_MODELS, ConsentChanged
 from services.intake.normalise import (
     NormalisationError,
     _BuilderCompiler,
@@ -180,3 +180,15 @@ def test_unknown_field_types_get_no_builder() -> None:
         mapping: dict[str, int]
 
     assert not _BuilderCompiler().compile(Loose)
+
+
+class _LongerConsent(ConsentChanged):
+    note: str = "kept out of the dump of a ConsentChanged field"
+
+
+def test_an_instance_of_a_subclass_is_left_to_the_dump_path() -> None:
+    submission = ex.consent(event_id="e-6")
+    submission["data"] = _LongerConsent(clinic_id="clinic-north", share_with_clinic=True)
+    event = EVENT_ADAPTER.validate_python(submission)
+    assert type(event.data) is _LongerConsent
+    assert event_document(event) is None
