@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+from prometheus_client import Counter
+
 from services.intake.breaker import InvalidShareBreaker
 from services.intake.dedup import Admission, DuplicateFilter
 from services.intake.fhir_inbound import (
@@ -173,6 +175,10 @@ class IntakeHandler:
         # Highest offset already counted by the breaker per partition: a batch re-delivered
         # after a rewind must not count twice.
         self._counted: dict[tuple[str, int], int] = {}
+        # Labelled counter children per (input, reason), looked up once: labels() costs more
+        # than the rest of counting a rejection, and a flood of bad input is all rejections.
+        # Filled on first use, so a reason still appears in the metrics only once it happened.
+        self._rejection_counters: dict[tuple[str, ReasonCode], tuple[Counter, Counter]] = {}
 
     def classify(self, topic: str, partition: int, record: Any) -> RecordOutcome:
         """Validate one record and drop duplicates; never raises for any input."""
@@ -308,8 +314,15 @@ class IntakeHandler:
 
     def _dead_letter(self, batch: PartitionBatch, record: Any, rejection: Rejection) -> OutRecord:
         source = "fhir" if batch.topic == FHIR_TOPIC else "raw"
-        self.metrics.rejected.labels(input=source, reason=rejection.code.value).inc()
-        self.metrics.base.dead_lettered.labels(reason=rejection.code.value).inc()
+        counters = self._rejection_counters.get((source, rejection.code))
+        if counters is None:
+            counters = (
+                self.metrics.rejected.labels(input=source, reason=rejection.code.value),
+                self.metrics.base.dead_lettered.labels(reason=rejection.code.value),
+            )
+            self._rejection_counters[(source, rejection.code)] = counters
+        for counter in counters:
+            counter.inc()
         _log.info(
             "record dead-lettered",
             extra={
