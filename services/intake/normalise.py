@@ -5,8 +5,8 @@ values are typed), which is then serialised once; rewriting the frozen models in
 copy them field by field and cost more than the validation itself.
 
 :func:`event_document` is the hot path: it builds that document straight from the validated
-models with a builder compiled once per contract model, normalising as it goes, at about a
-third of the cost of ``model_dump`` followed by :func:`normalise_document`. It returns exactly
+models with a builder compiled once per contract model, normalising as it goes, for about a
+third less CPU than ``model_dump`` followed by :func:`normalise_document`. It returns exactly
 what those two would (tests compare them); for a model it cannot prove that of, or an event
 that does not normalise cleanly, the caller takes the ``model_dump`` path instead.
 
@@ -351,39 +351,59 @@ def _model_builder(
 ) -> _Builder:
     """``model_dump(exclude_none=True)`` of one instance, normalised like :func:`_walk`.
 
-    Each field is looked at once, by what it holds; dropping a None keeps the field order.
+    Generated as straight-line code, one block per field that needs anything, as dataclasses
+    generates ``__init__``: looping over the field names costs as much again on this path.
+    The names are the contract model's own field names, never input. Dropping a None or
+    replacing a value keeps the field order of the instance's ``__dict__`` (the dump's).
     """
-
-    def build(instance: Any) -> dict[str, Any]:
-        document: dict[str, Any] = instance.__dict__.copy()  # field order, as the dump
-        for name in nullable:
-            if document[name] is None:
-                del document[name]
-        for name in times:
-            value = document[name]
-            if type(value) is dt.datetime:
-                if value.tzinfo is not _UTC:
-                    document[name] = value.astimezone(_UTC)
-            elif value is None:
-                del document[name]
-            else:
-                raise _NotBuildable(name)
-        for name, builders in singles:
-            value = document[name]
-            if value is None:
-                del document[name]
-            else:
-                document[name] = builders[type(value)](value)
-        for name, builders in sequences:
-            items = document[name]
-            if items:
-                document[name] = tuple([builders[type(item)](item) for item in items])
-            elif items is None:
-                del document[name]
-        if converts and "unit" in document and document.get("kind") in CANONICAL_UNITS:
-            _convert_unit(document)
-        return document
-
+    namespace: dict[str, Any] = {
+        "_datetime": dt.datetime,
+        "_UTC": _UTC,
+        "_NotBuildable": _NotBuildable,
+        "_convert_unit": _convert_unit,
+        "_CANONICAL_UNITS": CANONICAL_UNITS,
+    }
+    lines = ["def build(instance):", "    document = instance.__dict__.copy()"]
+    for name in nullable:
+        lines += [f"    if document[{name!r}] is None:", f"        del document[{name!r}]"]
+    for name in times:
+        lines += [
+            f"    value = document[{name!r}]",
+            "    if type(value) is _datetime:",
+            "        if value.tzinfo is not _UTC:",
+            f"            document[{name!r}] = value.astimezone(_UTC)",
+            "    elif value is None:",
+            f"        del document[{name!r}]",
+            "    else:",
+            f"        raise _NotBuildable({name!r})",
+        ]
+    for index, (name, builders) in enumerate(singles):
+        namespace[f"_single_{index}"] = builders
+        lines += [
+            f"    value = document[{name!r}]",
+            "    if value is None:",
+            f"        del document[{name!r}]",
+            "    else:",
+            f"        document[{name!r}] = _single_{index}[type(value)](value)",
+        ]
+    for index, (name, builders) in enumerate(sequences):
+        namespace[f"_items_{index}"] = builders
+        lines += [
+            f"    value = document[{name!r}]",
+            "    if value:",
+            f"        builders = _items_{index}",
+            f"        document[{name!r}] = tuple([builders[type(item)](item) for item in value])",
+            "    elif value is None:",
+            f"        del document[{name!r}]",
+        ]
+    if converts:
+        lines += [
+            '    if "unit" in document and document.get("kind") in _CANONICAL_UNITS:',
+            "        _convert_unit(document)",
+        ]
+    lines.append("    return document")
+    exec(compile("\n".join(lines), "<intake document builder>", "exec"), namespace)  # noqa: S102
+    build: _Builder = namespace["build"]
     return build
 
 
