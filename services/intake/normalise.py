@@ -180,16 +180,20 @@ def normalise_document(document: dict[str, Any]) -> None:
 
 def canonical_json(document: dict[str, Any]) -> bytes:
     """The content a derived id is computed over: sorted keys, UTC times, no id."""
-    return orjson.dumps({k: v for k, v in document.items() if k != "id"}, option=_CANONICAL_OPTIONS)
+    content = document.copy()
+    content.pop("id", None)
+    return orjson.dumps(content, option=_CANONICAL_OPTIONS)
+
+
+#: The RFC 4122 variant bits (10xx) set in the high hex digit of the ninth byte.
+_VARIANT_DIGIT: Final = {f"{n:x}": f"{(n & 0x3) | 0x8:x}" for n in range(16)}
 
 
 def format_uuid5(digest: bytes) -> str:
     """``str(uuid.UUID(bytes=digest[:16], version=5))`` without building a UUID object."""
-    raw = bytearray(digest[:16])
-    raw[6] = (raw[6] & 0x0F) | 0x50  # version 5
-    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    h = digest[:16].hex()
+    # Version 5 replaces the 13th hex digit; the variant, the high bits of the 17th.
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT_DIGIT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 # SHA-1 is what RFC 4122 prescribes for version-5 UUIDs; it is an identifier, not a MAC.
