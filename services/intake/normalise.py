@@ -31,7 +31,7 @@ import typing
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import orjson
 import pydantic
@@ -238,7 +238,8 @@ class _NotBuildable(Exception):
 class _Kind:
     """What a field holds, as far as building its document goes."""
 
-    shape: str  # "inert", "time", "model" or "models" (a tuple of model instances)
+    #: "models": a tuple of model instances; "inert": a value the dump returns as it is.
+    shape: Literal["inert", "time", "model", "models"]
     nullable: bool
     models: tuple[type[BaseModel], ...] = ()
 
