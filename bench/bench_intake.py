@@ -1,6 +1,7 @@
 """Intake throughput on the Kafka path versus a raw aiokafka pass-through of the same bytes.
 
     .venv/bin/python bench/bench_intake.py [--events 40000] [--participants 400] [--rounds 2]
+    .venv/bin/python bench/bench_intake.py --in-process   # handler CPU per event, no Kafka
 
 Uses ``$PEERLINK_KAFKA_BOOTSTRAP_SERVERS`` when it answers, otherwise starts a local broker
 (``services.devkafka``) for the run. The input (valid peer submissions of every type, a third
@@ -16,6 +17,9 @@ starts. Then, alternating, in one process and one run:
 Each run uses a fresh consumer group on the same input and is timed from its first batch to
 the moment its last offsets are committed (every output acknowledged first). Events per CPU
 second of this process is reported too: it is less sensitive to other load on a shared host.
+
+It also reports the intake handler's CPU microseconds per event in-process (the same workload
+in polls, without Kafka), the figure to watch when changing intake itself.
 
 Writes ``bench/results/intake.json`` and ``bench/results/intake.md``.
 """
