@@ -1,6 +1,7 @@
 """Intake throughput on the Kafka path versus a raw aiokafka pass-through of the same bytes.
 
     .venv/bin/python bench/bench_intake.py [--events 40000] [--participants 400] [--rounds 2]
+    .venv/bin/python bench/bench_intake.py --in-process   # handler CPU per event, no Kafka
 
 Uses ``$PEERLINK_KAFKA_BOOTSTRAP_SERVERS`` when it answers, otherwise starts a local broker
 (``services.devkafka``) for the run. The input (valid peer submissions of every type, a third
@@ -18,6 +19,9 @@ Each run uses a fresh consumer group on the same input and is timed from its fir
 the moment its last offsets are committed (every output acknowledged first). Events per CPU
 second of this process is reported too: it is less sensitive to other load on a shared host.
 
+It also reports the intake handler's CPU microseconds per event in-process (the same workload
+in polls, without Kafka), the figure to watch when changing intake itself.
+
 Writes ``bench/results/intake.json`` and ``bench/results/intake.md``.
 """
 
@@ -25,13 +29,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import random
 import statistics
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +46,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import broker, machine, write_results
 from schemas.topics import topic as registry_topic
 from schemas.vocabulary import SupportModel
+from services.intake.breaker import InvalidShareBreaker
 from services.intake.metrics import IntakeMetrics
-from services.intake.service import EVENTS_TOPIC, RAW_TOPIC, IntakeDomain, build_processor
+from services.intake.service import (
+    EVENTS_TOPIC,
+    RAW_TOPIC,
+    IntakeDomain,
+    IntakeHandler,
+    build_processor,
+)
 from services.intake.settings import IntakeSettings
 from services.runtime import (
     ConsumerPolicy,
     Health,
     KafkaSettings,
     OutRecord,
+    PartitionBatch,
     ServiceMetrics,
     create_consumer,
     create_producer,
@@ -277,6 +291,59 @@ async def intake(kafka: KafkaSettings, settings: IntakeSettings, total: int) -> 
     }
 
 
+@dataclass(frozen=True, slots=True)
+class _Record:
+    """The attributes of an aiokafka ConsumerRecord that the intake handler reads."""
+
+    offset: int
+    key: bytes
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+    timestamp: int = 1_772_443_800_000
+
+
+def handler_cpu_us(
+    settings: IntakeSettings, records: Sequence[tuple[bytes, bytes]], rounds: int = 5
+) -> float:
+    """The intake handler's CPU microseconds per record, in-process (no Kafka): the best round.
+
+    Each round is a fresh handler (empty duplicate window) fed the records in polls of
+    ``max_poll_records`` on one partition, as the processor would hand them over.
+    """
+    size = settings.max_poll_records
+    batches = [
+        PartitionBatch(
+            topic=RAW_TOPIC,
+            partition=0,
+            records=[_Record(i + j, k, v) for j, (k, v) in enumerate(records[i : i + size])],
+        )
+        for i in range(0, len(records), size)
+    ]
+    best = float("inf")
+    for _ in range(rounds):
+        handler = IntakeHandler(
+            domain=IntakeDomain.from_settings(settings),
+            breaker=InvalidShareBreaker(settings.breaker_policy()),
+            metrics=IntakeMetrics(base=ServiceMetrics(service="intake-bench")),
+        )
+        gc.collect()
+        started = time.process_time()
+        for batch in batches:
+            _complete(handler(batch))
+        best = min(best, time.process_time() - started)
+    return best / len(records) * 1e6
+
+
+def _complete(coroutine: Coroutine[Any, Any, Any]) -> None:
+    """Run a coroutine that never suspends (the intake handler), with or without a loop."""
+    try:
+        coroutine.send(None)
+    except StopIteration:
+        return
+    coroutine.close()
+    raise RuntimeError("the handler suspended")
+
+
 def pure_rate(settings: IntakeSettings, records: Sequence[tuple[bytes, bytes]]) -> float:
     """Validation + normalisation + serialisation alone, in-process (no Kafka)."""
     validator = IntakeDomain.from_settings(settings).validator
@@ -285,6 +352,14 @@ def pure_rate(settings: IntakeSettings, records: Sequence[tuple[bytes, bytes]]) 
     for value in sample:
         validator.from_bytes(value)
     return len(sample) / (time.perf_counter() - started)
+
+
+def _settings(args: argparse.Namespace) -> IntakeSettings:
+    return IntakeSettings(
+        programmes={PROGRAMME: tuple(SupportModel)},
+        max_poll_records=args.max_records,
+        service_version="bench",
+    )
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -304,11 +379,7 @@ async def _measure(
         await ensure_topics(kafka_out, [registry_topic(EVENTS_TOPIC)])
         records = workload(args.events, args.participants)
         await _produce(kafka, records)
-        settings = IntakeSettings(
-            programmes={PROGRAMME: tuple(SupportModel)},
-            max_poll_records=args.max_records,
-            service_version="bench",
-        )
+        settings = _settings(args)
         runs: dict[str, list[dict[str, float]]] = {"pass_through": [], "intake": []}
         for round_ in range(args.rounds):
             print(f"round {round_ + 1}: pass-through ...", flush=True)
@@ -318,6 +389,7 @@ async def _measure(
             print(f"round {round_ + 1}: intake ...", flush=True)
             runs["intake"].append(await intake(kafka, settings, len(records)))
         in_process = pure_rate(settings, records)
+        handler_us = handler_cpu_us(settings, records)
     finally:
         admin = admin_client(base)
         await admin.start()
@@ -359,6 +431,7 @@ async def _measure(
         "pass_through_events_per_cpu_s": round(best("pass_through", "cpu_s")),
         "intake_events_per_cpu_s": round(best("intake", "cpu_s")),
         "intake_in_process_events_per_s": round(in_process),
+        "intake_handler_cpu_us_per_event": round(handler_us, 1),
         "target_ratio": TARGET_RATIO,
     }
     result["ratio_of_best"] = round(
@@ -404,7 +477,9 @@ def _markdown(result: dict[str, Any]) -> str:
         f"**{'met' if result['target_met'] else 'missed'}**.",
         "",
         f"In-process validation + normalisation + serialisation alone (no Kafka): "
-        f"{result['intake_in_process_events_per_s']} events/s.",
+        f"{result['intake_in_process_events_per_s']} events/s. The whole intake handler "
+        f"(also duplicate window, breaker, output records), in-process: "
+        f"{result['intake_handler_cpu_us_per_event']} CPU µs per event.",
         "",
         "| run | path | records | elapsed s | CPU s |",
         "|---|---|---:|---:|---:|",
@@ -431,7 +506,17 @@ def cli() -> int:
     parser.add_argument("--participants", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--max-records", type=int, default=1_000)
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="only the intake handler's CPU per event on the same workload, without Kafka",
+    )
     args = parser.parse_args()
+    if args.in_process:
+        records = workload(args.events, args.participants)
+        micros = handler_cpu_us(_settings(args), records)
+        print(f"intake handler, in-process: {micros:.1f} CPU µs per event ({len(records)} events)")
+        return 0
     result = asyncio.run(main(args))
     write_results("intake", result, _markdown(result))
     print(_markdown(result))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 __all__ = ["BreakerPolicy", "InvalidShareBreaker"]
@@ -51,6 +51,19 @@ class InvalidShareBreaker:
             self._invalid -= 1  # the append below evicts the oldest outcome
         self._outcomes.append((self._clock(), invalid))
         self._invalid += invalid
+
+    def record_all(self, outcomes: Iterable[bool]) -> None:
+        """:meth:`record` each outcome in order, all stamped with one clock reading.
+
+        For the outcomes of one batch: they are microseconds apart, the age window minutes.
+        """
+        now = self._clock()
+        window = self._outcomes
+        for invalid in outcomes:
+            if len(window) == window.maxlen and window[0][1]:
+                self._invalid -= 1
+            window.append((now, invalid))
+            self._invalid += invalid
 
     def _expire(self) -> None:
         horizon = self._clock() - self.policy.window_s

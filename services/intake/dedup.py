@@ -14,14 +14,23 @@ is safe because downstream consumers de-duplicate by the same deterministic id.
 
 from __future__ import annotations
 
+import enum
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
-__all__ = ["DuplicateFilter", "Position"]
+__all__ = ["Admission", "DuplicateFilter", "Position"]
 
 #: Where an occurrence came from: (topic, partition, offset) for Kafka, any token for HTTP.
 Position = Hashable
+
+
+class Admission(enum.Enum):
+    """What :meth:`DuplicateFilter.admit` decided about one occurrence of an event."""
+
+    NEW = "new"  # first occurrence (now remembered), or a re-delivery of that same record
+    DUPLICATE = "duplicate"  # the same event seen at another position: drop it
+    CONFLICT = "conflict"  # the id was seen with other content: dead-letter it
 
 
 class DuplicateFilter:
@@ -84,3 +93,24 @@ class DuplicateFilter:
         if event_id not in self._seen:
             self.remember(event_id, position, digest)
         return False
+
+    def admit(self, event_id: str, position: Position, digest: bytes) -> Admission:
+        """:meth:`conflicts`, then :meth:`check_and_remember`, in one pass over the window.
+
+        The Kafka hot path: one clock read, one expiry sweep and one lookup per event.
+        """
+        now = self._clock()
+        self._expire(now)
+        seen = self._seen
+        entry = seen.get(event_id)
+        if entry is None:
+            seen[event_id] = (now, position, digest)  # a new key is already the newest
+            if len(seen) > self.max_entries:
+                seen.popitem(last=False)
+                self.evicted_early += 1
+            return Admission.NEW
+        if entry[2] is not None and entry[2] != digest:
+            return Admission.CONFLICT
+        if position is None or entry[1] != position:
+            return Admission.DUPLICATE
+        return Admission.NEW

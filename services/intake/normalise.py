@@ -4,6 +4,12 @@ Works on the *document* of a validated event (``model_dump``, so defaults are fi
 values are typed), which is then serialised once; rewriting the frozen models instead would
 copy them field by field and cost more than the validation itself.
 
+:func:`event_document` is the hot path: it builds that document straight from the validated
+models with a builder compiled once per contract model, normalising as it goes, for about a
+third less CPU than ``model_dump`` followed by :func:`normalise_document`. It returns exactly
+what those two would (tests compare them); for a model it cannot prove that of, or an event
+that does not normalise cleanly, the caller takes the ``model_dump`` path instead.
+
 * Every aware datetime anywhere in the event is converted to UTC, so downstream day-window
   comparisons (care_gap_rules.md 6.14) never depend on the sender's offset.
 * Measurements are converted to one canonical unit per kind (HbA1c %, glucose mg/dL, UACR
@@ -18,13 +24,20 @@ copy them field by field and cost more than the validation itself.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import hashlib
+import types
+import typing
 import uuid
 from collections.abc import Callable
-from typing import Any, Final
+from dataclasses import dataclass
+from typing import Any, Final, Literal
 
 import orjson
+import pydantic
+from pydantic import BaseModel
 
+from schemas.events import EVENT_MODELS
 from schemas.measurements import glucose_mg_dl, hba1c_percent, uacr_mg_g
 from services.intake.rejection import ReasonCode, Rejection
 
@@ -35,6 +48,8 @@ __all__ = [
     "canonical_json",
     "derive_event_id",
     "encode_document",
+    "event_document",
+    "format_uuid5",
     "normalise_document",
 ]
 
@@ -165,18 +180,262 @@ def normalise_document(document: dict[str, Any]) -> None:
 
 def canonical_json(document: dict[str, Any]) -> bytes:
     """The content a derived id is computed over: sorted keys, UTC times, no id."""
-    return orjson.dumps({k: v for k, v in document.items() if k != "id"}, option=_CANONICAL_OPTIONS)
+    content = document.copy()
+    content.pop("id", None)
+    return orjson.dumps(content, option=_CANONICAL_OPTIONS)
+
+
+#: The RFC 4122 variant bits (10xx) set in the high hex digit of the ninth byte.
+_VARIANT_DIGIT: Final = {f"{n:x}": f"{(n & 0x3) | 0x8:x}" for n in range(16)}
+
+
+def format_uuid5(digest: bytes) -> str:
+    """``str(uuid.UUID(bytes=digest[:16], version=5))`` without building a UUID object."""
+    h = digest[:16].hex()
+    # Version 5 replaces the 13th hex digit; the variant, the high bits of the 17th.
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT_DIGIT[h[16]]}{h[17:20]}-{h[20:]}"
+
+
+# SHA-1 is what RFC 4122 prescribes for version-5 UUIDs; it is an identifier, not a MAC.
+# The namespace prefix is hashed once; each id continues from a copy of that state.
+_NAMESPACE_SHA1: Final = hashlib.sha1(EVENT_ID_NAMESPACE.bytes, usedforsecurity=False)
 
 
 def derive_event_id(document: dict[str, Any]) -> str:
     """``uuid5(EVENT_ID_NAMESPACE, canonical JSON)``, hashing the bytes without a decode."""
-    # SHA-1 is what RFC 4122 prescribes for version-5 UUIDs; it is an identifier, not a MAC.
-    digest = hashlib.sha1(
-        EVENT_ID_NAMESPACE.bytes + canonical_json(document), usedforsecurity=False
-    ).digest()
-    return str(uuid.UUID(bytes=digest[:16], version=5))
+    digest = _NAMESPACE_SHA1.copy()
+    digest.update(canonical_json(document))
+    return format_uuid5(digest.digest())
 
 
 def encode_document(document: dict[str, Any]) -> bytes:
     """The wire form of a normalised event document."""
     return orjson.dumps(document, option=_JSON_OPTIONS)
+
+
+# --------------------------------------------------------------------------- compiled documents
+
+#: Builds the normalised document of one validated model instance.
+_Builder = Callable[[Any], dict[str, Any]]
+#: The builder of each model class a field may hold.
+_Builders = dict[type[BaseModel], _Builder]
+
+_DATETIME_TYPES: Final = (
+    pydantic.AwareDatetime,
+    pydantic.NaiveDatetime,
+    pydantic.PastDatetime,
+    pydantic.FutureDatetime,
+)
+#: Values the dump returns unchanged (and the generic walk leaves alone).
+_INERT_TYPES: Final = (str, int, float, bool, bytes, enum.Enum, type(None), dt.date, dt.time)
+
+
+class _NotBuildable(Exception):
+    """Internal: a value the compiled builder does not expect; the caller dumps instead."""
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """What a field holds, as far as building its document goes."""
+
+    #: "models": a tuple of model instances; "inert": a value the dump returns as it is.
+    shape: Literal["inert", "time", "model", "models"]
+    nullable: bool
+    models: tuple[type[BaseModel], ...] = ()
+
+
+def _kind(annotation: Any) -> _Kind | None:
+    """Classify a field annotation; None for anything the builder cannot reproduce exactly."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _kind(args[0])
+    if origin is typing.Literal:
+        return _Kind("inert", nullable=None in args)
+    if origin is typing.Union or origin is types.UnionType:
+        members = [_kind(arg) for arg in args if arg is not type(None)]
+        if not members or any(m is None or m.nullable for m in members):
+            return None
+        shapes = {m.shape for m in members if m is not None}
+        if len(shapes) != 1 or (shapes == {"time"} and len(members) > 1):
+            return None
+        models = tuple(model for m in members if m is not None for model in m.models)
+        return _Kind(shapes.pop(), nullable=type(None) in args, models=models)
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        item = _kind(args[0])
+        if item is None or item.nullable or item.shape not in ("inert", "model"):
+            return None
+        return _Kind("inert" if item.shape == "inert" else "models", False, item.models)
+    if origin is not None or not isinstance(annotation, type):
+        return None
+    if annotation is type(None):
+        return _Kind("inert", nullable=True)
+    if issubclass(annotation, dt.datetime) or annotation in _DATETIME_TYPES:
+        return _Kind("time", nullable=False)
+    if issubclass(annotation, BaseModel):
+        return _Kind("model", nullable=False, models=(annotation,))
+    if issubclass(annotation, _INERT_TYPES):
+        return _Kind("inert", nullable=False)
+    return None
+
+
+def _custom_serialisation(schema: Any) -> bool:
+    """Whether a core schema serialises anything other than field values under field names."""
+    if isinstance(schema, dict):
+        if (
+            "serialization" in schema
+            or schema.get("computed_fields")
+            or schema.get("serialization_exclude")
+            or schema.get("serialization_alias")
+            or schema.get("extra_behavior") == "allow"
+            or schema.get("root_model")
+            or schema.get("serialize_by_alias")
+        ):
+            return True
+        return any(_custom_serialisation(value) for value in schema.values())
+    if isinstance(schema, list | tuple):
+        return any(_custom_serialisation(value) for value in schema)
+    return False
+
+
+class _BuilderCompiler:
+    def __init__(self) -> None:
+        self.builders: _Builders = {}
+        self._failed: set[type[BaseModel]] = set()
+
+    def compile(self, model: type[BaseModel]) -> bool:
+        """Whether ``model`` and every model it holds got a builder."""
+        if model in self.builders:
+            return True
+        if model in self._failed:
+            return False
+        self._failed.add(model)  # until proven buildable (also stops recursion)
+        times: list[str] = []
+        singles: list[tuple[str, _Builders]] = []
+        sequences: list[tuple[str, _Builders]] = []
+        nullable: list[str] = []
+        for name, field in model.model_fields.items():
+            kind = _kind(field.annotation)
+            if kind is None or not all(self.compile(m) for m in kind.models):
+                return False
+            # Only the declared classes: the dump of an instance of a subclass is not its own.
+            declared = {m: self.builders[m] for m in kind.models}
+            if kind.shape == "inert":
+                if kind.nullable:
+                    nullable.append(name)
+            elif kind.shape == "time":
+                times.append(name)
+            elif kind.shape == "model":
+                singles.append((name, declared))
+            elif kind.shape == "models":
+                sequences.append((name, declared))
+        fields = model.model_fields
+        converts = "unit" in fields and "kind" in fields
+        if converts:
+            kinds = typing.get_args(fields["kind"].annotation)
+            converts = typing.get_origin(fields["kind"].annotation) is not typing.Literal or any(
+                k in CANONICAL_UNITS for k in kinds
+            )
+        self.builders[model] = _model_builder(
+            nullable=tuple(nullable),
+            times=tuple(times),
+            singles=tuple(singles),
+            sequences=tuple(sequences),
+            converts=converts,
+        )
+        self._failed.discard(model)
+        return True
+
+
+def _model_builder(
+    *,
+    nullable: tuple[str, ...],
+    times: tuple[str, ...],
+    singles: tuple[tuple[str, _Builders], ...],
+    sequences: tuple[tuple[str, _Builders], ...],
+    converts: bool,
+) -> _Builder:
+    """``model_dump(exclude_none=True)`` of one instance, normalised like :func:`_walk`.
+
+    Generated as straight-line code, one block per field that needs anything, as dataclasses
+    generates ``__init__``: looping over the field names costs as much again on this path.
+    The names are the contract model's own field names, never input. Dropping a None or
+    replacing a value keeps the field order of the instance's ``__dict__`` (the dump's).
+    """
+    namespace: dict[str, Any] = {
+        "_datetime": dt.datetime,
+        "_UTC": _UTC,
+        "_NotBuildable": _NotBuildable,
+        "_convert_unit": _convert_unit,
+        "_CANONICAL_UNITS": CANONICAL_UNITS,
+    }
+    lines = ["def build(instance):", "    document = instance.__dict__.copy()"]
+    for name in nullable:
+        lines += [f"    if document[{name!r}] is None:", f"        del document[{name!r}]"]
+    for name in times:
+        lines += [
+            f"    value = document[{name!r}]",
+            "    if type(value) is _datetime:",
+            "        if value.tzinfo is not _UTC:",
+            f"            document[{name!r}] = value.astimezone(_UTC)",
+            "    elif value is None:",
+            f"        del document[{name!r}]",
+            "    else:",
+            f"        raise _NotBuildable({name!r})",
+        ]
+    for index, (name, builders) in enumerate(singles):
+        namespace[f"_single_{index}"] = builders
+        lines += [
+            f"    value = document[{name!r}]",
+            "    if value is None:",
+            f"        del document[{name!r}]",
+            "    else:",
+            f"        document[{name!r}] = _single_{index}[type(value)](value)",
+        ]
+    for index, (name, builders) in enumerate(sequences):
+        namespace[f"_items_{index}"] = builders
+        lines += [
+            f"    value = document[{name!r}]",
+            "    if value:",
+            f"        builders = _items_{index}",
+            f"        document[{name!r}] = tuple([builders[type(item)](item) for item in value])",
+            "    elif value is None:",
+            f"        del document[{name!r}]",
+        ]
+    if converts:
+        lines += [
+            '    if "unit" in document and document.get("kind") in _CANONICAL_UNITS:',
+            "        _convert_unit(document)",
+        ]
+    lines.append("    return document")
+    exec(compile("\n".join(lines), "<intake document builder>", "exec"), namespace)  # noqa: S102
+    build: _Builder = namespace["build"]
+    return build
+
+
+def _event_builders() -> _Builders:
+    """Builders of the event models whose whole schema dumps plain field values."""
+    compiler = _BuilderCompiler()
+    return {
+        model: compiler.builders[model]
+        for model in EVENT_MODELS
+        if not _custom_serialisation(model.__pydantic_core_schema__) and compiler.compile(model)
+    }
+
+
+_EVENT_BUILDERS: Final = _event_builders()
+
+
+def event_document(event: BaseModel) -> dict[str, Any] | None:
+    """``model_dump(exclude_none=True)`` of a validated event after :func:`normalise_document`.
+
+    None when that cannot be built directly: an event model the builder does not cover, or
+    an event that does not normalise cleanly (a contradicting ``original``, a time that
+    overflows in UTC). ``model_dump`` and :func:`normalise_document` then say what happens.
+    """
+    build = _EVENT_BUILDERS.get(type(event))
+    if build is None:
+        return None
+    try:
+        return build(event)
+    except Exception:  # _NotBuildable, _Inconsistent, OverflowError, a KeyError of a subclass
+        return None

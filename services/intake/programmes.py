@@ -8,6 +8,7 @@ Both must name a registered programme, must agree when both are present, and the
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -25,7 +26,9 @@ def programme_source(programme_id: str) -> str:
     return f"{PROGRAMME_SOURCE_PREFIX}{programme_id}"
 
 
+@functools.lru_cache(maxsize=1024)
 def _source_programme(source: str) -> str | None:
+    # Cached: a deployment has a handful of sources, and every event names one.
     if not source.startswith(PROGRAMME_SOURCE_PREFIX):
         return None
     return source[len(PROGRAMME_SOURCE_PREFIX) :].split("/", 1)[0]

@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+from prometheus_client import Counter
+
 from services.intake.breaker import InvalidShareBreaker
-from services.intake.dedup import DuplicateFilter
+from services.intake.dedup import Admission, DuplicateFilter
 from services.intake.fhir_inbound import (
     CLINIC_ID_HEADER,
     FhirInboundMapper,
@@ -34,7 +36,7 @@ from services.intake.metrics import IntakeMetrics
 from services.intake.programmes import ProgrammeRegistry
 from services.intake.rejection import ReasonCode, Rejection, conflicting_id
 from services.intake.settings import IntakeSettings
-from services.intake.submission import Accepted, SubmissionValidator
+from services.intake.submission import ACCEPTED_TYPES, Accepted, SubmissionValidator
 from services.runtime import (
     ConsumerPolicy,
     Health,
@@ -119,16 +121,30 @@ class RecordOutcome:
 _CONTENT_TYPE: Final = ("content-type", b"application/json")
 
 
+#: The ce_type header of every type that may be accepted, encoded once.
+_CE_TYPES: Final = {event_type: ("ce_type", event_type.encode()) for event_type in ACCEPTED_TYPES}
+
+
 def event_record(accepted: Accepted) -> OutRecord:
+    ce_type = _CE_TYPES.get(accepted.event_type) or ("ce_type", accepted.event_type.encode())
     return OutRecord(
         topic=EVENTS_TOPIC,
         key=accepted.key,
         value=accepted.value,
-        headers=(
-            _CONTENT_TYPE,
-            ("ce_id", accepted.event_id.encode()),
-            ("ce_type", accepted.event_type.encode()),
-        ),
+        headers=(_CONTENT_TYPE, ("ce_id", accepted.event_id.encode()), ce_type),
+    )
+
+
+def _internal_error(topic: str, partition: int, record: Any, exc: Exception) -> Rejection:
+    """Log the bug (called inside the ``except`` block, for the traceback) and code it."""
+    _log.exception(
+        "intake failed on a record",
+        extra={"topic": topic, "partition": partition, "offset": record.offset},
+    )
+    return Rejection(
+        code=ReasonCode.INTERNAL_ERROR,
+        detail=f"unexpected {type(exc).__name__} while validating",
+        error_class=type(exc).__name__,
     )
 
 
@@ -159,6 +175,10 @@ class IntakeHandler:
         # Highest offset already counted by the breaker per partition: a batch re-delivered
         # after a rewind must not count twice.
         self._counted: dict[tuple[str, int], int] = {}
+        # Labelled counter children per (input, reason), looked up once: labels() costs more
+        # than the rest of counting a rejection, and a flood of bad input is all rejections.
+        # Filled on first use, so a reason still appears in the metrics only once it happened.
+        self._rejection_counters: dict[tuple[str, ReasonCode], tuple[Counter, Counter]] = {}
 
     def classify(self, topic: str, partition: int, record: Any) -> RecordOutcome:
         """Validate one record and drop duplicates; never raises for any input."""
@@ -172,28 +192,23 @@ class IntakeHandler:
                 single = self.domain.validator.from_bytes(record.value)
                 if isinstance(single, Rejection):
                     return RecordOutcome(accepted=(), duplicates=(), rejection=single)
-                if self.domain.dedup.conflicts(single.event_id, single.digest):
+                admission = self.domain.dedup.admit(single.event_id, position, single.digest)
+                if admission is Admission.CONFLICT:
                     return RecordOutcome(accepted=(), duplicates=(), rejection=conflicting_id())
-                if self.domain.dedup.check_and_remember(single.event_id, position, single.digest):
+                if admission is Admission.DUPLICATE:
                     return RecordOutcome(accepted=(), duplicates=(single.event_id,), rejection=None)
                 return RecordOutcome(accepted=(single,), duplicates=(), rejection=None)
         except Exception as exc:  # a bug must not stop the partition: DLQ it, replay later
-            _log.exception(
-                "intake failed on a record",
-                extra={"topic": topic, "partition": partition, "offset": record.offset},
+            return RecordOutcome(
+                accepted=(), duplicates=(), rejection=_internal_error(topic, partition, record, exc)
             )
-            rejection = Rejection(
-                code=ReasonCode.INTERNAL_ERROR,
-                detail=f"unexpected {type(exc).__name__} while validating",
-                error_class=type(exc).__name__,
-            )
-            return RecordOutcome(accepted=(), duplicates=(), rejection=rejection)
         fresh: list[Accepted] = []
         duplicates: list[str] = []
         for item in accepted:
-            if self.domain.dedup.conflicts(item.event_id, item.digest):
+            admission = self.domain.dedup.admit(item.event_id, position, item.digest)
+            if admission is Admission.CONFLICT:
                 rejection = rejection or conflicting_id()
-            elif self.domain.dedup.check_and_remember(item.event_id, position, item.digest):
+            elif admission is Admission.DUPLICATE:
                 duplicates.append(item.event_id)
             else:
                 fresh.append(item)
@@ -202,25 +217,19 @@ class IntakeHandler:
         )
 
     async def __call__(self, batch: PartitionBatch) -> list[OutRecord]:
-        source = "fhir" if batch.topic == FHIR_TOPIC else "raw"
+        fhir = batch.topic == FHIR_TOPIC
+        source = "fhir" if fhir else "raw"
         outputs: list[OutRecord] = []
         counted_upto = self._counted.get((batch.topic, batch.partition), -1)
-        accepted_count = duplicate_count = 0
+        if fhir:
+            accepted_count, duplicate_count = self._handle_fhir(batch, counted_upto, outputs)
+        else:
+            accepted_count, duplicate_count = self._handle_raw(batch, counted_upto, outputs)
         oldest_ms = None
         for record in batch.records:
-            outcome = self.classify(batch.topic, batch.partition, record)
-            for accepted in outcome.accepted:
-                outputs.append(event_record(accepted))
-            accepted_count += len(outcome.accepted)
-            if outcome.duplicates:
-                duplicate_count += len(outcome.duplicates)
-                _log.debug("duplicate dropped", extra={"event_ids": list(outcome.duplicates)})
-            if outcome.rejection is not None:
-                outputs.append(self._dead_letter(batch, record, outcome.rejection))
-            if record.offset > counted_upto:
-                self.breaker.record(outcome.invalid)
-            if oldest_ms is None and record.timestamp is not None and record.timestamp > 0:
+            if record.timestamp is not None and record.timestamp > 0:
                 oldest_ms = record.timestamp
+                break
         # Metrics per batch, not per record: prometheus calls would cost more than validating.
         if accepted_count:
             self.metrics.accepted.labels(input=source).inc(accepted_count)
@@ -240,10 +249,80 @@ class IntakeHandler:
             raise PauseConsumption(reason, self.breaker.policy.pause_s)
         return outputs
 
+    def _handle_fhir(
+        self, batch: PartitionBatch, counted_upto: int, outputs: list[OutRecord]
+    ) -> tuple[int, int]:
+        accepted_count = duplicate_count = 0
+        outcomes: list[bool] = []  # invalid or not, of records the breaker has not counted yet
+        try:
+            for record in batch.records:
+                outcome = self.classify(batch.topic, batch.partition, record)
+                for accepted in outcome.accepted:
+                    outputs.append(event_record(accepted))
+                accepted_count += len(outcome.accepted)
+                if outcome.duplicates:
+                    duplicate_count += len(outcome.duplicates)
+                    _log.debug("duplicate dropped", extra={"event_ids": list(outcome.duplicates)})
+                if outcome.rejection is not None:
+                    outputs.append(self._dead_letter(batch, record, outcome.rejection))
+                if record.offset > counted_upto:
+                    outcomes.append(outcome.invalid)
+        finally:
+            self.breaker.record_all(outcomes)
+        return accepted_count, duplicate_count
+
+    def _handle_raw(
+        self, batch: PartitionBatch, counted_upto: int, outputs: list[OutRecord]
+    ) -> tuple[int, int]:
+        """:meth:`classify` of each raw record, unrolled: one submission, at most one event."""
+        topic, partition = batch.topic, batch.partition
+        validate = self.domain.validator.from_bytes
+        admit = self.domain.dedup.admit
+        append = outputs.append
+        accepted_count = duplicate_count = 0
+        outcomes: list[bool] = []  # invalid or not, of records the breaker has not counted yet
+        try:
+            for record in batch.records:
+                position = (topic, partition, int(record.offset))
+                event: Accepted | None = None
+                rejection: Rejection | None = None
+                try:
+                    result = validate(record.value)
+                    if isinstance(result, Rejection):
+                        rejection = result
+                    else:
+                        admission = admit(result.event_id, position, result.digest)
+                        if admission is Admission.NEW:
+                            event = result
+                        elif admission is Admission.DUPLICATE:
+                            duplicate_count += 1
+                            _log.debug("duplicate dropped", extra={"event_ids": [result.event_id]})
+                        else:
+                            rejection = conflicting_id()
+                except Exception as exc:  # a bug must not stop the partition: DLQ it, replay later
+                    rejection = _internal_error(topic, partition, record, exc)
+                if event is not None:
+                    append(event_record(event))
+                    accepted_count += 1
+                elif rejection is not None:
+                    append(self._dead_letter(batch, record, rejection))
+                if record.offset > counted_upto:
+                    outcomes.append(rejection is not None)
+        finally:
+            self.breaker.record_all(outcomes)
+        return accepted_count, duplicate_count
+
     def _dead_letter(self, batch: PartitionBatch, record: Any, rejection: Rejection) -> OutRecord:
         source = "fhir" if batch.topic == FHIR_TOPIC else "raw"
-        self.metrics.rejected.labels(input=source, reason=rejection.code.value).inc()
-        self.metrics.base.dead_lettered.labels(reason=rejection.code.value).inc()
+        counters = self._rejection_counters.get((source, rejection.code))
+        if counters is None:
+            counters = (
+                self.metrics.rejected.labels(input=source, reason=rejection.code.value),
+                self.metrics.base.dead_lettered.labels(reason=rejection.code.value),
+            )
+            self._rejection_counters[(source, rejection.code)] = counters
+        for counter in counters:
+            counter.inc()
         _log.info(
             "record dead-lettered",
             extra={

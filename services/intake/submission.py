@@ -25,6 +25,7 @@ from services.intake.normalise import (
     NormalisationError,
     derive_event_id,
     encode_document,
+    event_document,
     normalise_document,
 )
 from services.intake.programmes import ProgrammeRegistry
@@ -34,6 +35,7 @@ __all__ = [
     "ACCEPTED_TYPES",
     "Accepted",
     "SubmissionValidator",
+    "content_digest",
     "decode_json",
 ]
 
@@ -48,6 +50,10 @@ ACCEPTED_TYPES: Final = frozenset(
         "peerlink.appointment.recorded",
     }
 )
+
+# The core validator, called directly: TypeAdapter.validate_python only adds Python-level
+# argument handling around it, once per record.
+_validate: Final = EVENT_ADAPTER.validator.validate_python
 
 #: An id that satisfies the EventId format while the real one is derived after normalising.
 _PENDING_ID: Final = "pending"
@@ -64,16 +70,24 @@ class Accepted(NamedTuple):
     key: bytes
     value: bytes
     derived_id: bool
-
-    @property
-    def digest(self) -> bytes:
-        """Content fingerprint: the same id with another digest is a conflict, not a resend."""
-        return hashlib.blake2b(self.value, digest_size=16).digest()
+    #: Content fingerprint (:func:`content_digest` of ``value``): the same id with another
+    #: digest is a conflict, not a resend. Computed once here, read by every duplicate check.
+    digest: bytes
 
     @property
     def event(self) -> Event:
         """The published event as consumers will parse it (parsed on each access)."""
         return parse_event(self.value)
+
+
+def content_digest(value: bytes) -> bytes:
+    """The fingerprint of an event's wire form that :class:`Accepted` carries.
+
+    SHA-256 rather than BLAKE2b: on CPUs with SHA extensions (current x86-64 and ARMv8) it
+    takes about half the time. The digest never leaves the process (it is only compared
+    within the duplicate window), so changing the function changes no output.
+    """
+    return hashlib.sha256(value).digest()
 
 
 def decode_json(raw: bytes | None, *, max_bytes: int) -> Any | Rejection:
@@ -112,7 +126,13 @@ class SubmissionValidator:
         self.max_message_bytes = max_message_bytes
 
     def from_bytes(self, raw: bytes | None) -> Accepted | Rejection:
-        parsed = decode_json(raw, max_bytes=self.max_message_bytes)
+        if raw and len(raw) <= self.max_message_bytes:
+            try:
+                parsed = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                parsed = decode_json(raw, max_bytes=self.max_message_bytes)  # says what is wrong
+        else:
+            parsed = decode_json(raw, max_bytes=self.max_message_bytes)
         if isinstance(parsed, Rejection):
             return parsed
         return self.from_object(parsed)
@@ -143,7 +163,7 @@ class SubmissionValidator:
             if default_source is not None:
                 obj.setdefault("source", default_source)
         try:
-            event = EVENT_ADAPTER.validate_python(obj)
+            event = _validate(obj)
         except ValidationError as exc:
             # The first location part is the union tag, i.e. the type we already know.
             return rejection_from_validation(ReasonCode.INVALID_EVENT, exc, skip_loc=1)
@@ -152,24 +172,25 @@ class SubmissionValidator:
     def accept(self, event: Event, *, derive_id: bool) -> Accepted | Rejection:
         """Registry check and normalisation of an already validated event."""
         # Every nullable contract field defaults to None, so dropping nulls loses nothing.
-        document = event.model_dump(exclude_none=True)
+        built = event_document(event)  # dumped and normalised in one pass
+        document = built if built is not None else event.model_dump(exclude_none=True)
+        # The registry reads the source, programme and model, which normalising never changes,
+        # so the registry's verdict still comes first when the event does not normalise.
         refused = self.registry.check(document)
         if refused is not None:
             return refused
-        try:
-            normalise_document(document)
-        except NormalisationError as exc:
-            return exc.rejection
+        if built is None:
+            try:
+                normalise_document(document)
+            except NormalisationError as exc:
+                return exc.rejection
         if derive_id:
             document["id"] = derive_event_id(document)
         subject = document.get("subject")
         assert isinstance(subject, str)  # every accepted type is a participant event
+        value = encode_document(document)
         return Accepted(
-            event_id=document["id"],
-            event_type=event.type,
-            key=subject.encode(),
-            value=encode_document(document),
-            derived_id=derive_id,
+            document["id"], event.type, subject.encode(), value, derive_id, content_digest(value)
         )
 
 

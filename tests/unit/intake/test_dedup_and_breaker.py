@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.intake.breaker import BreakerPolicy, InvalidShareBreaker
-from services.intake.dedup import DuplicateFilter
+from services.intake.dedup import Admission, DuplicateFilter
 
 
 class Clock:
@@ -131,3 +133,47 @@ def test_same_id_with_other_content_conflicts_and_same_content_does_not() -> Non
     assert dedup.conflicts("evt-2", b"digest-b") is False
     now[0] = 11.0
     assert dedup.conflicts("evt-1", b"digest-b") is False
+
+
+_OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["e-1", "e-2", "e-3"]),
+        st.sampled_from([("raw", 0, 1), ("raw", 0, 2), ("raw", 1, 1)]),
+        st.sampled_from([b"a", b"b"]),
+        st.sampled_from([0.0, 0.5, 7.0]),  # clock advance before the call
+    ),
+    max_size=30,
+)
+
+
+@given(_OPS, st.integers(1, 3))
+def test_admit_decides_like_conflicts_then_check_and_remember(
+    ops: list[tuple[str, tuple[str, int, int], bytes, float]], max_entries: int
+) -> None:
+    clock = Clock()
+    one = DuplicateFilter(window_s=10, max_entries=max_entries, clock=clock)
+    two = DuplicateFilter(window_s=10, max_entries=max_entries, clock=clock)
+    for event_id, position, digest, advance in ops:
+        clock.now += advance
+        if two.conflicts(event_id, digest):
+            expected = Admission.CONFLICT
+        elif two.check_and_remember(event_id, position, digest):
+            expected = Admission.DUPLICATE
+        else:
+            expected = Admission.NEW
+        assert one.admit(event_id, position, digest) is expected
+        assert list(one._seen.items()) == list(two._seen.items())
+        assert one.evicted_early == two.evicted_early
+
+
+@given(st.lists(st.booleans(), max_size=40), st.lists(st.booleans(), max_size=40))
+def test_record_all_counts_like_record(before: list[bool], batch: list[bool]) -> None:
+    one, two = _breaker(), _breaker()
+    for invalid in before:
+        one.record(invalid)
+        two.record(invalid)
+    one.record_all(batch)
+    for invalid in batch:
+        two.record(invalid)
+    assert (one.samples, one.invalid_share) == (two.samples, two.invalid_share)
+    assert one.should_trip() == two.should_trip()

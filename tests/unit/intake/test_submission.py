@@ -11,7 +11,7 @@ import pytest
 from schemas.events import parse_event
 from services.intake.rejection import ReasonCode, Rejection
 from services.intake.service import IntakeDomain
-from services.intake.submission import ACCEPTED_TYPES, Accepted
+from services.intake.submission import ACCEPTED_TYPES, Accepted, content_digest
 from tests.unit.intake import examples as ex
 
 
@@ -131,3 +131,10 @@ def test_many_errors_are_summarised(domain: IntakeDomain) -> None:
     rejection = _reject(domain, json.dumps(submission).encode())
     assert "(+2 more)" in rejection.reason
     assert len(rejection.errors) == 5
+
+
+def test_the_digest_fingerprints_the_wire_form(domain: IntakeDomain) -> None:
+    first = _accept(domain, ex.contact(event_id="evt-5"))
+    assert first.digest == content_digest(first.value)
+    assert _accept(domain, ex.contact(event_id="evt-5")).digest == first.digest
+    assert _accept(domain, ex.contact(event_id="evt-5", duration=31)).digest != first.digest
