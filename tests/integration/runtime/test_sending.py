@@ -33,6 +33,15 @@ async def _read_all(
     return seen
 
 
+@pytest.fixture
+async def target(
+    kafka_settings: KafkaSettings, unique_topic_factory: TopicFactory
+) -> tuple[str, KafkaSettings]:
+    """A fresh topic, and settings that name it as it is (OutRecord topics get no prefix)."""
+    topic = await unique_topic_factory(PARTITIONS)
+    return topic, kafka_settings.model_copy(update={"topic_prefix": ""})
+
+
 def _outputs(topic: str, count: int) -> list[OutRecord]:
     """Keyed, explicitly placed and keyless records, with and without headers."""
     outputs = []
@@ -55,13 +64,11 @@ def _outputs(topic: str, count: int) -> list[OutRecord]:
 
 
 async def test_every_record_arrives_in_order_on_the_partition_send_would_choose(
-    kafka_settings: KafkaSettings,
-    unique_topic_factory: TopicFactory,
+    target: tuple[str, KafkaSettings],
     producer_factory: ProducerFactory,
     consumer_factory: ConsumerFactory,
 ) -> None:
-    topic = await unique_topic_factory(PARTITIONS)
-    settings = kafka_settings.model_copy(update={"topic_prefix": ""})
+    topic, settings = target
     producer = await producer_factory(max_batch_size=16 * 1024)
     outputs = _outputs(topic, 3000)
 
@@ -94,13 +101,11 @@ async def test_every_record_arrives_in_order_on_the_partition_send_would_choose(
 
 
 async def test_an_aborted_transaction_publishes_nothing_and_a_committed_one_everything(
-    kafka_settings: KafkaSettings,
-    unique_topic_factory: TopicFactory,
+    target: tuple[str, KafkaSettings],
     producer_factory: ProducerFactory,
     consumer_factory: ConsumerFactory,
 ) -> None:
-    topic = await unique_topic_factory(PARTITIONS)
-    settings = kafka_settings.model_copy(update={"topic_prefix": ""})
+    topic, settings = target
     producer = await producer_factory(transactional_id=f"send-all-{topic}")
     aborted = [OutRecord(topic=topic, value=b"aborted", key=f"k{i}".encode()) for i in range(50)]
     committed = [OutRecord(topic=topic, value=b"kept", key=f"k{i}".encode()) for i in range(50)]
