@@ -75,7 +75,8 @@ class ConsentState(ContractModel):
 
     share_with_clinic: bool
     clinic_id: ClinicId | None = None
-    #: Log time of the consent event that set this state.
+    #: Log time at which sharing was last granted or withdrawn; None if it has never been
+    #: granted (a participant who declined at enrolment is not one who withdrew).
     since: AwareDatetime | None = None
 
 

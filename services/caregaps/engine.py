@@ -152,6 +152,14 @@ def _later_flag(current: tuple[Stamp, bool] | None, stamp: Stamp, flag: bool) ->
     return current
 
 
+def _stated(current: Consent, share: bool, clinic_id: str | None, t: int) -> Consent:
+    """Consent after a statement at ``t``. ``since`` moves only when sharing is granted or
+    withdrawn: a participant who never agreed keeps ``since`` None (never consented), one
+    who withdrew keeps the time of withdrawal."""
+    granted_or_withdrawn = share or current.share_with_clinic
+    return Consent(share, clinic_id, t if granted_or_withdrawn else current.since, t)
+
+
 def _provisional(programme_id: str, model: SupportModel, since: int) -> Profile:
     """A participant seen before their enrolment: known programme and model, nothing else."""
     return Profile(
@@ -209,16 +217,16 @@ def _record(
             enrolled=True,
         )
         consent = state.consent
-        if consent.since is None or t >= consent.since:
-            consent = Consent(d.consent_share_with_clinic, d.clinic_id, t)
+        if consent.stated_at is None or t >= consent.stated_at:
+            consent = _stated(consent, d.consent_share_with_clinic, d.clinic_id, t)
         exited = None if reenrolled else state.exited
         changed = (profile, consent, exited) != (state.profile, state.consent, state.exited)
         return {"profile": profile, "consent": consent, "exited": exited}, [], changed
     if isinstance(event, ConsentChangedEvent):
         d_consent = event.data
-        if state.consent.since is not None and t < state.consent.since:
+        if state.consent.stated_at is not None and t < state.consent.stated_at:
             return {}, [], False  # an older consent event arriving late
-        consent = Consent(d_consent.share_with_clinic, d_consent.clinic_id, t)
+        consent = _stated(state.consent, d_consent.share_with_clinic, d_consent.clinic_id, t)
         return {"consent": consent}, [], consent != state.consent
     if isinstance(event, ParticipantExitedEvent):
         if state.exited is not None and t < state.exited.at:

@@ -94,7 +94,12 @@ class Profile:
 class Consent:
     share_with_clinic: bool = False
     clinic_id: str | None = None
+    #: When sharing was last granted or withdrawn; None while it has never been granted
+    #: (so downstream can tell "never consented" from "withdrew").
     since: int | None = None
+    #: Log time of the latest statement on consent (enrolment or consent event): a statement
+    #: older than this, arriving late, is ignored.
+    stated_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,7 +332,14 @@ def _encode(s: ParticipantState) -> list[Any]:
         s.clock,
         s.seq,
         profile,
-        [int(s.consent.share_with_clinic), s.consent.clinic_id, s.consent.since],
+        [
+            int(s.consent.share_with_clinic),
+            s.consent.clinic_id,
+            s.consent.since,
+            # Omitted when equal to ``since`` (the common case): states written before this
+            # field existed decode the same way.
+            *(() if s.consent.stated_at == s.consent.since else (s.consent.stated_at,)),
+        ],
         None if s.exited is None else [s.exited.reason, s.exited.at, s.exited.event_id],
         [
             # The clinical day is stored as its offset from the UTC day of ``at`` (-1, 0, 1)
@@ -411,7 +423,9 @@ def _decode(d: list[Any]) -> ParticipantState:
         clock=clock,
         seq=seq,
         profile=profile,
-        consent=Consent(bool(consent[0]), consent[1], consent[2]),
+        consent=Consent(
+            bool(consent[0]), consent[1], consent[2], consent[3] if len(consent) > 3 else consent[2]
+        ),
         exited=None if exited is None else Exit(exited[0], exited[1], exited[2]),
         results=tuple(
             Result(

@@ -129,6 +129,34 @@ def test_a_consent_event_older_than_the_current_consent_is_ignored() -> None:
     assert state.consent.share_with_clinic is False
 
 
+def test_consent_since_tells_never_consented_from_withdrawn() -> None:
+    """``since`` is when sharing was granted or withdrawn: None for a participant who never
+    agreed, so downstream does not report a refusal at enrolment as a withdrawal."""
+    log = Log()
+    log.enrol("2026-01-02", consent_share_with_clinic=False)
+    log.consent("2026-01-03", share=False)  # declined again: still never consented
+    log.consent("2026-01-05", share=True)
+    log.consent("2026-01-09", share=False)
+    log.enrol("2026-01-11", consent_share_with_clinic=False)  # re-stated: withdrawn since 9th
+    _, changes = run(log.events)
+    stamps = [
+        (c.consent.share_with_clinic, c.consent.since and c.consent.since.day)
+        for c in changes
+        if c is not None
+    ]
+    assert stamps == [(False, None), (False, None), (True, 5), (False, 9), (False, 9)]
+
+
+def test_a_late_older_statement_is_ignored_even_when_consent_was_never_granted() -> None:
+    log = Log()
+    log.enrol("2026-01-10", consent_share_with_clinic=False)
+    log.consent("2026-01-05", share=True)  # older than the enrolment's "no", arrives late
+    state, changes = run(log.events)
+    assert changes[1] is None
+    assert state.consent.share_with_clinic is False
+    assert state.consent.since is None
+
+
 def test_exit_cancels_every_open_gap_and_nothing_opens_afterwards() -> None:
     log = Log()
     log.enrol("2026-01-02")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import statistics
 
+import orjson
 import pytest
 
 from schemas.events import EVENT_ADAPTER
@@ -12,7 +13,7 @@ from schemas.vocabulary import GapCode
 from services.caregaps import ParticipantState, RulePolicy, apply
 from services.caregaps.rules.catalogue import CODINGS
 from services.caregaps.rules.facts import prune
-from services.caregaps.state import _CODINGS, _GAP_CODES, StateFormatError
+from services.caregaps.state import _CODINGS, _GAP_CODES, Consent, StateFormatError
 from services.caregaps.synthetic import synthetic_log
 from tests.unit.caregaps.builders import Log, hba1c, run
 
@@ -49,6 +50,23 @@ def test_evolve_replaces_exactly_the_named_fields() -> None:
             if other.name != f.name:
                 assert getattr(new, other.name) is getattr(state, other.name), other.name
     assert state.evolve() == state
+
+
+@pytest.mark.parametrize(
+    "consent",
+    [
+        Consent(False, "c-1", None, 1_700_000_000),
+        Consent(True, "c-1", 1_700_000_000, 1_700_000_000),
+    ],
+)
+def test_consent_round_trips_and_older_states_still_decode(consent: Consent) -> None:
+    state = ParticipantState.new("p-1").evolve(consent=consent)
+    assert ParticipantState.from_bytes(state.to_bytes()).consent == consent
+    # A state written before ``stated_at`` existed: [share, clinic, since] only.
+    data = orjson.loads(state.to_bytes())
+    data[5] = data[5][:3]
+    old = ParticipantState.from_bytes(orjson.dumps(data)).consent
+    assert old.stated_at == old.since == consent.since
 
 
 def test_state_stays_small_however_long_the_history() -> None:
