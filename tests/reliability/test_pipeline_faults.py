@@ -46,6 +46,7 @@ def _print_table() -> Iterator[None]:
         print("\n" + table)
         target = os.environ.get("PEERLINK_FAULT_TABLE")
         if target:
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
             Path(target).write_text(table + "\n")
 
 
