@@ -38,12 +38,11 @@ from schemas.vocabulary import (
     DiabetesType,
     ExitReason,
     GapCode,
-    GapKind,
     SupportModel,
 )
 from services.caregaps.ids import change_id, gap_id
 from services.caregaps.policy import PolicySet, RulePolicy
-from services.caregaps.rules.catalogue import CODINGS, SPECS, spec
+from services.caregaps.rules.catalogue import CODINGS, RED_FLAG_CODES, spec
 from services.caregaps.rules.clinical import (
     CLINICAL_RULES,
     a1c_gaps,
@@ -90,7 +89,6 @@ CHANGE_SOURCE = "peerlink://caregaps"
 _OPEN = GapStatus.OPEN.value
 _RULES = (*CLINICAL_RULES, engagement_gaps)
 _ALL_RULES = frozenset(range(len(_RULES)))
-_RED_FLAG_CODES = frozenset(code for code, row in SPECS.items() if row.kind is GapKind.RED_FLAG)
 _A1C, _ENGAGEMENT, _DEPRESSION = (
     _RULES.index(rule) for rule in (a1c_gaps, engagement_gaps, depression_gaps)
 )
@@ -525,7 +523,7 @@ def _evaluate(
         )
         next_due = min(due)
         for g in rec.gaps:
-            if g.status == _OPEN and g.code in _RED_FLAG_CODES:
+            if g.status == _OPEN and g.code in RED_FLAG_CODES:
                 next_due = min(next_due, episode_ends(g, p))
     gaps = _strip_old(rec.gaps, now, p)
     changed = bool(rec.delta) or announce

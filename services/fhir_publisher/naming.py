@@ -8,9 +8,10 @@ any replica and after any replay. Ids and identifier values are built from pseud
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import dataclass, field
+
+from schemas.ids import Uuid5Namespace
 
 __all__ = ["DEFAULT_BASE", "Naming"]
 
@@ -19,16 +20,7 @@ DEFAULT_BASE = "https://peerlink.example/fhir"
 
 #: Namespace of all logical ids; fixed so that ids never change across versions.
 _ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://peerlink.example/fhir/logical-id")
-_NS_BYTES = _ID_NAMESPACE.bytes
-
-
-def _uuid5(name: str) -> str:
-    """``str(uuid.uuid5(_ID_NAMESPACE, name))`` without building UUID objects (hot path)."""
-    digest = bytearray(hashlib.sha1(_NS_BYTES + name.encode(), usedforsecurity=False).digest())
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = digest[:16].hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+_IDS = Uuid5Namespace(_ID_NAMESPACE)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,7 +57,7 @@ class Naming:
     @staticmethod
     def logical_id(resource_type: str, system: str, value: str) -> str:
         """UUIDv5 of the business identifier: 36 characters, a valid FHIR id."""
-        return _uuid5(f"{resource_type}|{system}|{value}")
+        return _IDS.id(f"{resource_type}|{system}|{value}")
 
     @staticmethod
     def careplan_key(clinic_id: str, participant_key: str) -> str:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import hashlib
 import types
 import typing
 import uuid
@@ -38,6 +37,7 @@ import pydantic
 from pydantic import BaseModel
 
 from schemas.events import EVENT_MODELS
+from schemas.ids import Uuid5Namespace
 from schemas.measurements import glucose_mg_dl, hba1c_percent, uacr_mg_g
 from services.intake.rejection import ReasonCode, Rejection
 
@@ -49,7 +49,6 @@ __all__ = [
     "derive_event_id",
     "encode_document",
     "event_document",
-    "format_uuid5",
     "normalise_document",
 ]
 
@@ -185,27 +184,12 @@ def canonical_json(document: dict[str, Any]) -> bytes:
     return orjson.dumps(content, option=_CANONICAL_OPTIONS)
 
 
-#: The RFC 4122 variant bits (10xx) set in the high hex digit of the ninth byte.
-_VARIANT_DIGIT: Final = {f"{n:x}": f"{(n & 0x3) | 0x8:x}" for n in range(16)}
-
-
-def format_uuid5(digest: bytes) -> str:
-    """``str(uuid.UUID(bytes=digest[:16], version=5))`` without building a UUID object."""
-    h = digest[:16].hex()
-    # Version 5 replaces the 13th hex digit; the variant, the high bits of the 17th.
-    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT_DIGIT[h[16]]}{h[17:20]}-{h[20:]}"
-
-
-# SHA-1 is what RFC 4122 prescribes for version-5 UUIDs; it is an identifier, not a MAC.
-# The namespace prefix is hashed once; each id continues from a copy of that state.
-_NAMESPACE_SHA1: Final = hashlib.sha1(EVENT_ID_NAMESPACE.bytes, usedforsecurity=False)
+_EVENT_IDS: Final = Uuid5Namespace(EVENT_ID_NAMESPACE)
 
 
 def derive_event_id(document: dict[str, Any]) -> str:
     """``uuid5(EVENT_ID_NAMESPACE, canonical JSON)``, hashing the bytes without a decode."""
-    digest = _NAMESPACE_SHA1.copy()
-    digest.update(canonical_json(document))
-    return format_uuid5(digest.digest())
+    return _EVENT_IDS.id(canonical_json(document))
 
 
 def encode_document(document: dict[str, Any]) -> bytes:

@@ -22,6 +22,7 @@ __all__ = [
     "CODINGS",
     "LOINC",
     "PEERLINK_CODE_SYSTEM",
+    "RED_FLAG_CODES",
     "RED_FLAG_GAP",
     "SNOMED",
     "SPECS",
@@ -191,6 +192,11 @@ SPECS: Final = MappingProxyType(
         for code, kind, category, priority, coding, action in _ROWS
     }
 )  # fmt: skip
+
+#: The episodic red-flag gaps (opened by triggers, closed when their episode window ends).
+RED_FLAG_CODES: Final = frozenset(
+    code for code, row in SPECS.items() if row.kind is GapKind.RED_FLAG
+)
 
 #: Which gap a reported red flag opens, and at what priority (rules 4).
 RED_FLAG_GAP: Final = MappingProxyType(

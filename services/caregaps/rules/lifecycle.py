@@ -12,10 +12,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from schemas.caregaps import GapAction, GapStatus
-from schemas.vocabulary import GapCode, GapKind, Priority
+from schemas.vocabulary import GapCode, Priority
 from services.caregaps.ids import gap_id
 from services.caregaps.policy import RulePolicy
-from services.caregaps.rules.catalogue import SPECS, spec
+from services.caregaps.rules.catalogue import RED_FLAG_CODES, spec
 from services.caregaps.rules.facts import retracted
 from services.caregaps.rules.model import Clearance, Finding, Trigger
 from services.caregaps.state import GapRecord, ParticipantState
@@ -28,7 +28,6 @@ _RANK: Mapping[str, int] = {p.value: p.rank for p in Priority}
 # Vocabulary members are str subclasses: records hold them directly (no ``.value`` lookups
 # on the hot path); they compare, hash and serialise exactly like their string values.
 _OPEN, _CLOSED, _CANCELLED = GapStatus.OPEN, GapStatus.CLOSED, GapStatus.CANCELLED
-_RED_FLAGS = frozenset(code for code, row in SPECS.items() if row.kind is GapKind.RED_FLAG)
 _EVIDENCE_LIMIT = 16
 _EIE_REASON = "evidence-entered-in-error"
 
@@ -140,7 +139,7 @@ def reconcile(
 
     # Red-flag episodes: end elapsed or retracted ones, then apply this event's triggers.
     for code, record in before.items():
-        if record.status != _OPEN or code not in _RED_FLAGS:
+        if record.status != _OPEN or code not in RED_FLAG_CODES:
             continue
         if check_retractions and retracted(state, record.rids):
             changed[code] = ended[code] = _close(record, _EIE_REASON, now, cancel=True)

@@ -7,8 +7,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from schemas.events import ClinicalResultReportedEvent, PeerContactLoggedEvent
 from schemas.measurements import Glucose, Hba1c, OriginalQuantity, Uacr
@@ -17,7 +15,6 @@ from services.intake.normalise import (
     canonical_json,
     derive_event_id,
     encode_document,
-    format_uuid5,
     normalise_document,
 )
 from services.intake.rejection import ReasonCode, Rejection
@@ -152,8 +149,3 @@ def test_times_are_written_in_utc_with_z(domain: IntakeDomain) -> None:
     assert b'"time":"2026-03-02T09:30:00Z"' in accepted.value
     assert b"+01:00" not in accepted.value
     assert b"-05:00" not in accepted.value
-
-
-@given(st.binary(min_size=16, max_size=32))
-def test_uuid5_formatting_matches_the_uuid_module(digest: bytes) -> None:
-    assert format_uuid5(digest) == str(uuid.UUID(bytes=digest[:16], version=5))
