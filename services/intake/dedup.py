@@ -84,18 +84,9 @@ class DuplicateFilter:
             self._seen.popitem(last=False)
             self.evicted_early += 1
 
-    def check_and_remember(
-        self, event_id: str, position: Position, digest: bytes | None = None
-    ) -> bool:
-        """True for a duplicate (drop it); otherwise records the occurrence and returns False."""
-        if self.is_duplicate(event_id, position):
-            return True
-        if event_id not in self._seen:
-            self.remember(event_id, position, digest)
-        return False
-
     def admit(self, event_id: str, position: Position, digest: bytes) -> Admission:
-        """:meth:`conflicts`, then :meth:`check_and_remember`, in one pass over the window.
+        """Decide on one occurrence of an event, and remember a new one, in one pass over the
+        window: :meth:`conflicts`, then :meth:`is_duplicate`, then :meth:`remember`.
 
         The Kafka hot path: one clock read, one expiry sweep and one lookup per event.
         """

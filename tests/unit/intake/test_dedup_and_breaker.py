@@ -20,16 +20,16 @@ class Clock:
 
 def test_same_id_at_another_position_is_a_duplicate() -> None:
     dedup = DuplicateFilter(window_s=60, max_entries=10, clock=Clock())
-    assert not dedup.check_and_remember("e-1", ("raw", 0, 5))
-    assert dedup.check_and_remember("e-1", ("raw", 0, 9))
-    assert dedup.check_and_remember("e-1", ("raw", 1, 5))
+    assert dedup.admit("e-1", ("raw", 0, 5), b"d") is Admission.NEW
+    assert dedup.admit("e-1", ("raw", 0, 9), b"d") is Admission.DUPLICATE
+    assert dedup.admit("e-1", ("raw", 1, 5), b"d") is Admission.DUPLICATE
 
 
 def test_redelivery_of_the_same_record_is_not_a_duplicate() -> None:
     dedup = DuplicateFilter(window_s=60, max_entries=10, clock=Clock())
-    assert not dedup.check_and_remember("e-1", ("raw", 0, 5))
+    assert dedup.admit("e-1", ("raw", 0, 5), b"d") is Admission.NEW
     # The processor rewound (failed send, breaker pause): the same occurrence again.
-    assert not dedup.check_and_remember("e-1", ("raw", 0, 5))
+    assert dedup.admit("e-1", ("raw", 0, 5), b"d") is Admission.NEW
 
 
 def test_ids_expire_after_the_window() -> None:
@@ -146,6 +146,17 @@ _OPS = st.lists(
 )
 
 
+def _check_and_remember(
+    dedup: DuplicateFilter, event_id: str, position: tuple[str, int, int], digest: bytes
+) -> bool:
+    """The reference: the window's primitives one call at a time."""
+    if dedup.is_duplicate(event_id, position):
+        return True
+    if event_id not in dedup._seen:
+        dedup.remember(event_id, position, digest)
+    return False
+
+
 @given(_OPS, st.integers(1, 3))
 def test_admit_decides_like_conflicts_then_check_and_remember(
     ops: list[tuple[str, tuple[str, int, int], bytes, float]], max_entries: int
@@ -157,7 +168,7 @@ def test_admit_decides_like_conflicts_then_check_and_remember(
         clock.now += advance
         if two.conflicts(event_id, digest):
             expected = Admission.CONFLICT
-        elif two.check_and_remember(event_id, position, digest):
+        elif _check_and_remember(two, event_id, position, digest):
             expected = Admission.DUPLICATE
         else:
             expected = Admission.NEW
