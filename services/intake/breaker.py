@@ -47,10 +47,7 @@ class InvalidShareBreaker:
         self.trips = 0
 
     def record(self, invalid: bool) -> None:
-        if len(self._outcomes) == self._outcomes.maxlen and self._outcomes[0][1]:
-            self._invalid -= 1  # the append below evicts the oldest outcome
-        self._outcomes.append((self._clock(), invalid))
-        self._invalid += invalid
+        self.record_all((invalid,))
 
     def record_all(self, outcomes: Iterable[bool]) -> None:
         """:meth:`record` each outcome in order, all stamped with one clock reading.
@@ -61,7 +58,7 @@ class InvalidShareBreaker:
         window = self._outcomes
         for invalid in outcomes:
             if len(window) == window.maxlen and window[0][1]:
-                self._invalid -= 1
+                self._invalid -= 1  # the append below evicts the oldest outcome
             window.append((now, invalid))
             self._invalid += invalid
 
