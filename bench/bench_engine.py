@@ -52,10 +52,10 @@ from services.caregaps.service import (
     CareGapsProcessor,
     CaregapsSettings,
     restore_changelog,
-    tune_gc,
 )
 from services.caregaps.store import HEADER_NEXT_DUE, HEADER_POLICY, PartitionStore
 from services.caregaps.synthetic import synthetic_log
+from services.runtime.gc_tuning import tune_gc
 from services.runtime.producer import create_producer
 from services.runtime.settings import KafkaSettings
 from services.runtime.topics_admin import ensure_topics

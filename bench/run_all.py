@@ -78,7 +78,7 @@ from services.demo.processes import ServiceSpec
 from services.demo.run import ServiceStack, service_specs
 from services.demo.watch import PipelineWatch
 from services.evaluation.sample import sample_events
-from services.runtime import KafkaSettings, create_producer
+from services.runtime import KafkaSettings, create_producer, tune_gc
 from services.simulator import SimRecord, SimulationConfig, build_cohort, simulate
 
 TARGETS = {
@@ -1298,6 +1298,7 @@ def cli(argv: Sequence[str] | None = None) -> int:
         write_results("summary", results, markdown(results), args.out)
         return 0
     started = time.perf_counter()
+    tune_gc()  # as every service does at start (the ceiling runs in this process)
     results = asyncio.run(run(args))
     results["total_s"] = round(time.perf_counter() - started, 1)
     name = "summary" if not args.only or args.merge else "summary-partial"

@@ -17,9 +17,9 @@ _Subparsers = Any  # argparse's private _SubParsersAction type
 
 
 def _run_engine(args: argparse.Namespace) -> int:
-    from services.caregaps.service import SERVICE, run_engine, tune_gc
+    from services.caregaps.service import SERVICE, run_engine
     from services.caregaps.settings import EngineSettings
-    from services.runtime.logging import configure_logging
+    from services.runtime import configure_logging, tune_gc
 
     overrides: dict[str, Any] = {}
     for name in ("group_id", "instance_id", "ops_port", "policy_file"):

@@ -48,7 +48,7 @@ def _period(args: argparse.Namespace, extent: tuple[float, float] | None) -> Any
 def _run(args: argparse.Namespace) -> int:
     from services.evaluation.service import run_service
     from services.evaluation.settings import EvaluationSettings
-    from services.runtime import configure_logging
+    from services.runtime import configure_logging, tune_gc
 
     overrides: dict[str, Any] = {}
     if args.db:
@@ -58,6 +58,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.ops_port:
         overrides["ops_port"] = args.ops_port
     configure_logging("evaluation")
+    tune_gc()
     asyncio.run(run_service(EvaluationSettings(**overrides)))
     return 0
 

@@ -35,7 +35,7 @@ def _settings() -> Any:
 
 def _run(args: argparse.Namespace) -> int:
     from services.intake.runner import run_intake
-    from services.runtime import KafkaSettings, configure_logging
+    from services.runtime import KafkaSettings, configure_logging, tune_gc
 
     try:
         settings = _settings()
@@ -49,6 +49,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.port is not None:
         settings = settings.model_copy(update={"http_port": args.port})
     configure_logging(settings.service)
+    tune_gc()
     asyncio.run(
         run_intake(
             settings=settings, kafka=kafka, consume=not args.no_kafka, serve_http=not args.no_http

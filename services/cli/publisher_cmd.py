@@ -16,12 +16,14 @@ _Subparsers = Any  # argparse's private _SubParsersAction type
 def _run(args: argparse.Namespace) -> int:
     from services.fhir_publisher.config import PublisherSettings
     from services.fhir_publisher.service import run_service
+    from services.runtime import tune_gc
 
     overrides: dict[str, Any] = {}
     if args.ops_port is not None:
         overrides["ops_port"] = args.ops_port
     if args.validation is not None:
         overrides["validation"] = args.validation
+    tune_gc()
     asyncio.run(run_service(PublisherSettings(**overrides)))
     return 0
 

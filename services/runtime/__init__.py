@@ -5,6 +5,7 @@ PHI-safe logging and health reporting are implemented once.
 """
 
 from services.runtime.connect import KafkaConnectFailed, start_client
+from services.runtime.gc_tuning import tune_gc
 from services.runtime.health import Health, HealthReport
 from services.runtime.logging import configure_logging, get_logger, hash_key
 from services.runtime.metrics import ServiceMetrics
@@ -51,4 +52,5 @@ __all__ = [
     "ops_routes",
     "send_all",
     "start_client",
+    "tune_gc",
 ]
