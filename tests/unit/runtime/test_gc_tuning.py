@@ -26,7 +26,7 @@ def test_tune_gc_collects_the_young_generation_far_less_often_than_the_default()
     gc.set_threshold(700, 10, 10)
     tune_gc()
     assert gc.get_threshold() == SERVICE_GC_THRESHOLDS
-    assert SERVICE_GC_THRESHOLDS[0] >= 50 * 700
+    assert SERVICE_GC_THRESHOLDS[0] >= 100 * 700
 
 
 @pytest.mark.parametrize(
