@@ -335,7 +335,9 @@ def _strip_old(gaps: tuple[GapRecord, ...], now: int, policy: RulePolicy) -> tup
     )
 
 
-_AWARE = TypeAdapter(AwareDatetime)
+#: The contract's JSON form of a datetime (the serializer itself, not the TypeAdapter
+#: method around it: half the cost, same bytes).
+_datetime_json = TypeAdapter(AwareDatetime).serializer.to_python
 
 
 @lru_cache(maxsize=65_536)
@@ -444,7 +446,7 @@ def _change(
             "change_id": change_id(key, state.seq),
             "sequence": state.seq,
             "cause_event_id": cause_event_id,
-            "as_of": _AWARE.dump_python(as_of, mode="json"),
+            "as_of": _datetime_json(as_of, mode="json"),
             "programme_id": profile.programme_id,
             "support_model": profile.support_model,
             "clinic_id": profile.clinic_id,
