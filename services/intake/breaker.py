@@ -14,8 +14,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from itertools import islice, repeat
+from operator import itemgetter
 
 __all__ = ["BreakerPolicy", "InvalidShareBreaker"]
+
+_second = itemgetter(1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,14 +57,22 @@ class InvalidShareBreaker:
         """:meth:`record` each outcome in order, all stamped with one clock reading.
 
         For the outcomes of one batch: they are microseconds apart, the age window minutes.
+        Appending them one by one evicts exactly the first ``len(window) + n - maxlen`` of
+        window-then-batch, so the invalid count is adjusted by those in bulk (C-level sums
+        and ``extend`` instead of a Python step per record of every batch).
         """
         now = self._clock()
+        batch = outcomes if isinstance(outcomes, list | tuple) else list(outcomes)
         window = self._outcomes
-        for invalid in outcomes:
-            if len(window) == window.maxlen and window[0][1]:
-                self._invalid -= 1  # the append below evicts the oldest outcome
-            window.append((now, invalid))
-            self._invalid += invalid
+        held = len(window)
+        evicted = held + len(batch) - self.policy.window
+        invalid = self._invalid + sum(batch)
+        if evicted > 0:
+            invalid -= sum(map(_second, islice(window, min(evicted, held))))
+            if evicted > held:
+                invalid -= sum(batch[: evicted - held])
+        window.extend(zip(repeat(now), batch))
+        self._invalid = invalid
 
     def _expire(self) -> None:
         horizon = self._clock() - self.policy.window_s

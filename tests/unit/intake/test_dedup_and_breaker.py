@@ -188,3 +188,36 @@ def test_record_all_counts_like_record(before: list[bool], batch: list[bool]) ->
         two.record(invalid)
     assert (one.samples, one.invalid_share) == (two.samples, two.invalid_share)
     assert one.should_trip() == two.should_trip()
+
+
+class _ReferenceWindow:
+    """The breaker's count as a Python step per outcome (what record_all does in bulk)."""
+
+    def __init__(self, size: int) -> None:
+        self.outcomes: list[bool] = []
+        self.invalid = 0
+        self.size = size
+
+    def record(self, invalid: bool) -> None:
+        if len(self.outcomes) == self.size:
+            self.invalid -= self.outcomes.pop(0)
+        self.outcomes.append(invalid)
+        self.invalid += invalid
+
+
+@given(
+    st.integers(1, 12),
+    st.lists(st.lists(st.booleans(), max_size=30), max_size=6),
+    st.booleans(),
+)
+def test_record_all_in_bulk_keeps_the_window_of_one_step_per_outcome(
+    size: int, batches: list[list[bool]], as_generator: bool
+) -> None:
+    breaker = _breaker(window=size, min_samples=1)
+    reference = _ReferenceWindow(size)
+    for batch in batches:
+        breaker.record_all((invalid for invalid in batch) if as_generator else batch)
+        for invalid in batch:
+            reference.record(invalid)
+        assert [invalid for _, invalid in breaker._outcomes] == reference.outcomes
+        assert breaker._invalid == reference.invalid
