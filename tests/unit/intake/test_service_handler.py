@@ -18,7 +18,9 @@ from services.intake.service import (
     RAW_TOPIC,
     IntakeDomain,
     IntakeHandler,
+    event_record,
 )
+from services.intake.submission import Accepted
 from services.runtime import OutRecord, PartitionBatch, PauseConsumption, ServiceMetrics
 from tests.unit.intake import examples as ex
 
@@ -81,6 +83,38 @@ async def test_valid_and_invalid_records_keep_their_order(domain: IntakeDomain) 
     metrics = handler.metrics
     assert metrics.accepted.labels(input="raw")._value.get() == 2
     assert metrics.rejected.labels(input="raw", reason="invalid_json")._value.get() == 1
+
+
+def _keyword_record(accepted: Accepted) -> OutRecord:
+    """The event record as OutRecord's own constructor builds it (the reference)."""
+    return OutRecord(
+        topic=EVENTS_TOPIC,
+        key=accepted.key,
+        value=accepted.value,
+        headers=(
+            ("content-type", b"application/json"),
+            ("ce_id", accepted.event_id.encode()),
+            ("ce_type", accepted.event_type.encode()),
+        ),
+    )
+
+
+async def test_raw_path_builds_the_event_records_of_event_record(domain: IntakeDomain) -> None:
+    """The raw path and event_record build the tuple positionally; both must equal the
+    keyword-built OutRecord, field for field and of the same class."""
+    handler = _handler(domain)
+    submissions = [b(event_id=f"e-{i}") for i, b in enumerate(ex.VALID_BUILDERS)] + [ex.contact()]
+    outputs = await handler(_batch([Record(i, _raw(s)) for i, s in enumerate(submissions)]))
+    expected = []
+    for submission in submissions:
+        accepted = domain.validator.from_bytes(_raw(submission))
+        assert isinstance(accepted, Accepted)
+        assert event_record(accepted) == _keyword_record(accepted)
+        expected.append(_keyword_record(accepted))
+    assert outputs == expected
+    assert all(type(o) is OutRecord and o.partition is None for o in outputs)
+    other = Accepted("e-9", "peerlink.other", b"p-000123", b"{}", False, b"d")
+    assert event_record(other) == _keyword_record(other)
 
 
 async def test_duplicates_are_dropped_but_redelivery_is_produced_again(
