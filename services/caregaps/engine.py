@@ -369,11 +369,47 @@ def _gap_json(key: str, g: GapRecord) -> dict[str, Any]:
     }
 
 
-@lru_cache(maxsize=16_384)
-def _gap_fragment(key: str, g: GapRecord) -> orjson.Fragment:
-    """The serialised ``CareGap`` (cached: an open gap repeats in every snapshot until it
-    changes, and orjson embeds a fragment without serialising it again)."""
+def _render_gap(key: str, g: GapRecord) -> orjson.Fragment:
+    """The serialised ``CareGap``: orjson embeds a fragment without serialising it again."""
     return orjson.Fragment(orjson.dumps(_gap_json(key, g)))
+
+
+#: The latest rendering of each gap code of the most recently changed participants. An open
+#: gap repeats in every change record of its participant until it changes, and reconcile
+#: keeps unchanged records as they were, so most of a snapshot is rendered already. Bounded:
+#: beyond the limit a participant's gaps are rendered again (the same bytes, more CPU).
+_RENDERED: dict[str, dict[str, tuple[GapRecord, orjson.Fragment]]] = {}
+RENDERED_PARTICIPANTS = 16_384
+
+
+def _snapshot(
+    key: str, gaps: tuple[GapRecord, ...], horizon: int
+) -> tuple[list[orjson.Fragment], list[orjson.Fragment]]:
+    """The serialised open and recently closed gaps of a change record."""
+    rendered = _RENDERED.pop(key, None)
+    if rendered is None:
+        rendered = {}
+        if _RENDERED and len(_RENDERED) >= RENDERED_PARTICIPANTS:
+            del _RENDERED[next(iter(_RENDERED))]  # the least recently changed participant
+    _RENDERED[key] = rendered  # (re)inserted last: most recently changed
+    open_gaps: list[orjson.Fragment] = []
+    recently_closed: list[orjson.Fragment] = []
+    for g in gaps:
+        if g.status == _OPEN:
+            target = open_gaps
+        elif g.closed_at is not None and g.closed_at >= horizon:
+            target = recently_closed
+        else:
+            continue
+        hit = rendered.get(g.code)
+        # ``==`` rather than ``is``: a state decoded again holds equal, not identical, records.
+        if hit is not None and hit[0] == g:
+            target.append(hit[1])
+        else:
+            fragment = _render_gap(key, g)
+            rendered[g.code] = (g, fragment)
+            target.append(fragment)
+    return open_gaps, recently_closed
 
 
 def to_care_gap(key: str, g: GapRecord) -> CareGap:
@@ -433,13 +469,7 @@ def _change(
     key = state.key
     patient = profile.patient
     consent = state.consent
-    open_gaps: list[orjson.Fragment] = []
-    recently_closed: list[orjson.Fragment] = []
-    for g in state.gaps:
-        if g.status == _OPEN:
-            open_gaps.append(_gap_fragment(key, g))
-        elif g.closed_at is not None and g.closed_at >= horizon:
-            recently_closed.append(_gap_fragment(key, g))
+    open_gaps, recently_closed = _snapshot(key, state.gaps, horizon)
     return Change(
         key,
         {

@@ -21,6 +21,7 @@ from schemas.events import EVENT_ADAPTER, CareGapsChangedEvent, Event, parse_eve
 from services.caregaps import ParticipantState, RulePolicy, apply, change_event, engine
 from services.caregaps.clock import tick_payload
 from services.caregaps.engine import step
+from services.caregaps.state import GapRecord
 from services.caregaps.synthetic import synthetic_log
 from tests.unit.caregaps.builders import Log, tick
 
@@ -145,13 +146,21 @@ def test_arrival_order_of_results_does_not_change_the_final_gaps(
     assert _final_gaps(list(shuffled)) == _final_gaps(events)
 
 
-def _synthetic_run(full: bool) -> tuple[list[bytes], list[bytes]]:
-    """A synthetic log with a tick for every partition-less participant set every 50 events."""
+def _synthetic_run(
+    full: bool, *, fresh_renderings: bool = False
+) -> tuple[list[bytes], list[bytes]]:
+    """A synthetic log with a tick for every partition-less participant set every 50 events.
+
+    ``fresh_renderings`` forgets every rendered gap before each step, so no change record
+    reuses the serialised gaps of an earlier one.
+    """
     engine.FULL_EVALUATION = full
     try:
         states: dict[str, ParticipantState] = {}
         out: list[bytes] = []
         for n, raw in enumerate(synthetic_log(participants=40, events_per_participant=60, seed=11)):
+            if fresh_renderings:
+                engine._RENDERED.clear()
             event = EVENT_ADAPTER.validate_python(raw)
             assert event.subject is not None
             state, change = step(
@@ -202,6 +211,40 @@ def test_replaying_the_synthetic_log_is_byte_identical(
     incremental_run: tuple[list[bytes], list[bytes]],
 ) -> None:
     assert _synthetic_run(full=False) == incremental_run
+
+
+def test_change_records_reusing_rendered_gaps_equal_freshly_rendered_ones(
+    incremental_run: tuple[list[bytes], list[bytes]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    renders = 0
+    render = engine._render_gap
+
+    def counting(key: str, gap: GapRecord) -> Any:
+        nonlocal renders
+        renders += 1
+        return render(key, gap)
+
+    monkeypatch.setattr(engine, "_render_gap", counting)
+    engine._RENDERED.clear()
+    assert _synthetic_run(full=False) == incremental_run
+    reusing = renders
+    renders = 0
+    assert _synthetic_run(full=False, fresh_renderings=True) == incremental_run
+    # Most gaps of a snapshot were in the participant's previous one, unchanged.
+    assert reusing < renders / 2
+
+
+def test_rendered_gaps_are_kept_for_the_most_recently_changed_participants_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(engine, "RENDERED_PARTICIPANTS", 3)
+    engine._RENDERED.clear()
+    for key in ("p-a", "p-b", "p-c", "p-a", "p-d"):
+        enrolment = Log(key=key).enrol("2026-01-05T09:00:00Z")
+        _, change = step(ParticipantState.new(key), enrolment, POLICY)
+        assert change is not None
+    # p-b was changed least recently once p-a changed again; p-d took its place.
+    assert list(engine._RENDERED) == ["p-c", "p-a", "p-d"]
 
 
 def test_every_emitted_change_is_valid_under_the_contract(
