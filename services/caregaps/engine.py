@@ -79,6 +79,7 @@ from services.caregaps.state import (
     ParticipantState,
     Profile,
     Stamp,
+    kept_dumps,
     stub,
 )
 
@@ -371,7 +372,7 @@ def _gap_json(key: str, g: GapRecord) -> dict[str, Any]:
 
 def _render_gap(key: str, g: GapRecord) -> orjson.Fragment:
     """The serialised ``CareGap``: orjson embeds a fragment without serialising it again."""
-    return orjson.Fragment(orjson.dumps(_gap_json(key, g)))
+    return orjson.Fragment(kept_dumps(_gap_json(key, g)))
 
 
 #: The latest rendering of each gap code of the most recently changed participants. An open

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
+import tracemalloc
+from collections.abc import Callable
 
 import orjson
 import pytest
@@ -13,7 +15,7 @@ from schemas.vocabulary import GapCode
 from services.caregaps import ParticipantState, RulePolicy, apply
 from services.caregaps.rules.catalogue import CODINGS
 from services.caregaps.rules.facts import prune
-from services.caregaps.state import _CODINGS, _GAP_CODES, Consent, StateFormatError
+from services.caregaps.state import _CODINGS, _GAP_CODES, Consent, StateFormatError, kept_dumps
 from services.caregaps.synthetic import synthetic_log
 from tests.unit.caregaps.builders import Log, hba1c, run
 
@@ -111,3 +113,26 @@ def test_every_gap_code_and_coding_has_a_stable_state_index() -> None:
 def test_foreign_bytes_are_refused(raw: bytes) -> None:
     with pytest.raises(StateFormatError):
         ParticipantState.from_bytes(raw)
+
+
+def _allocated(make: Callable[[], bytes], copies: int = 200) -> float:
+    """Bytes allocated per kept result of ``make`` (what the allocator holds, not len)."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = [make() for _ in range(copies)]
+        return (tracemalloc.get_traced_memory()[0] - before) / len(kept)
+    finally:
+        tracemalloc.stop()
+
+
+def test_bytes_kept_in_memory_take_their_own_size_not_the_serialiser_buffer() -> None:
+    log = Log()
+    state, _ = run([log.enrol("2026-01-05T09:00:00Z"), log.contact("2026-01-06T09:00:00Z")])
+    value = [1, "a" * 300, None]
+    assert kept_dumps(value) == orjson.dumps(value)
+    assert ParticipantState.from_bytes(state.to_bytes()) == state
+    # orjson's own result holds its 4 KiB working buffer however short the JSON.
+    assert _allocated(lambda: orjson.dumps(value)) > 2048
+    for make in (lambda: kept_dumps(value), state.to_bytes):
+        assert _allocated(make) < len(make()) + 128
