@@ -134,5 +134,6 @@ def test_bytes_kept_in_memory_take_their_own_size_not_the_serialiser_buffer() ->
     assert ParticipantState.from_bytes(state.to_bytes()) == state
     # orjson's own result holds its 4 KiB working buffer however short the JSON.
     assert _allocated(lambda: orjson.dumps(value)) > 2048
-    for make in (lambda: kept_dumps(value), state.to_bytes):
+    makers: list[Callable[[], bytes]] = [lambda: kept_dumps(value), state.to_bytes]
+    for make in makers:
         assert _allocated(make) < len(make()) + 128
