@@ -15,6 +15,7 @@ is safe because downstream consumers de-duplicate by the same deterministic id.
 from __future__ import annotations
 
 import enum
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -50,6 +51,11 @@ class DuplicateFilter:
         self.max_entries = max_entries
         self._clock = clock
         self._seen: OrderedDict[str, tuple[float, Position, bytes | None]] = OrderedDict()
+        # At most the time of the first entry while there is one: admit() skips reading the
+        # front (an iterator per event) while the horizon has not passed it. Set from the
+        # front after each sweep, to the time of an entry admitted into an empty window, and
+        # to -inf whenever the front may have changed otherwise.
+        self._front_floor = -math.inf
         self.evicted_early = 0  # evicted by size before their window ended
 
     def __len__(self) -> int:
@@ -61,6 +67,7 @@ class DuplicateFilter:
         while seen:
             first = next(iter(seen.values()))
             if first[0] >= horizon:
+                self._front_floor = first[0]
                 break
             seen.popitem(last=False)
 
@@ -81,6 +88,7 @@ class DuplicateFilter:
         self, event_id: str, position: Position | None = None, digest: bytes | None = None
     ) -> None:
         now = self._clock()
+        self._front_floor = -math.inf  # the front may be this entry, moved or re-stamped
         self._seen[event_id] = (now, position, digest)
         self._seen.move_to_end(event_id)
         if len(self._seen) > self.max_entries:
@@ -97,15 +105,21 @@ class DuplicateFilter:
         now = self._clock()
         seen = self._seen
         horizon = now - self.window_s
-        while seen:
-            if next(iter(seen.values()))[0] >= horizon:
-                break
-            seen.popitem(last=False)
+        if seen and not self._front_floor >= horizon:  # (not >=: a NaN time sweeps, as ever)
+            while seen:
+                first = next(iter(seen.values()))[0]
+                if first >= horizon:
+                    self._front_floor = first
+                    break
+                seen.popitem(last=False)
         entry = seen.get(event_id)
         if entry is None:
             seen[event_id] = (now, position, digest)  # a new key is already the newest
-            if len(seen) > self.max_entries:
+            if len(seen) == 1:
+                self._front_floor = now
+            elif len(seen) > self.max_entries:
                 seen.popitem(last=False)
+                self._front_floor = -math.inf
                 self.evicted_early += 1
             return _NEW
         if entry[2] is not None and entry[2] != digest:

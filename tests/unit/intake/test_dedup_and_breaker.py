@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.intake.breaker import BreakerPolicy, InvalidShareBreaker
@@ -221,3 +221,66 @@ def test_record_all_in_bulk_keeps_the_window_of_one_step_per_outcome(
             reference.record(invalid)
         assert [invalid for _, invalid in breaker._outcomes] == reference.outcomes
         assert breaker._invalid == reference.invalid
+
+
+class _ReferenceAdmit:
+    """admit() as one full sweep of the window's front per call (no remembered front time)."""
+
+    def __init__(self, dedup: DuplicateFilter) -> None:
+        self.dedup = dedup
+
+    def admit(self, event_id: str, position: tuple[str, int, int], digest: bytes) -> Admission:
+        dedup = self.dedup
+        now = dedup._clock()
+        dedup._expire(now)
+        seen = dedup._seen
+        entry = seen.get(event_id)
+        if entry is None:
+            seen[event_id] = (now, position, digest)
+            if len(seen) > dedup.max_entries:
+                seen.popitem(last=False)
+                dedup.evicted_early += 1
+            return Admission.NEW
+        if entry[2] is not None and entry[2] != digest:
+            return Admission.CONFLICT
+        if entry[1] != position:
+            return Admission.DUPLICATE
+        return Admission.NEW
+
+
+_MIXED_OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["admit", "admit", "admit", "remember", "is_duplicate", "conflicts"]),
+        st.sampled_from(["e-1", "e-2", "e-3", "e-4"]),
+        st.sampled_from([("raw", 0, 1), ("raw", 0, 2)]),
+        st.sampled_from([b"a", b"b"]),
+        st.sampled_from([0.0, 0.5, 4.0, 11.0, -3.0]),  # a clock that may even step back
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=1000)
+@given(_MIXED_OPS, st.integers(1, 3))
+def test_admit_skips_the_front_only_when_a_sweep_would_find_nothing(
+    ops: list[tuple[str, str, tuple[str, int, int], bytes, float]], max_entries: int
+) -> None:
+    clock = Clock()
+    one = DuplicateFilter(window_s=10, max_entries=max_entries, clock=clock)
+    two = DuplicateFilter(window_s=10, max_entries=max_entries, clock=clock)
+    reference = _ReferenceAdmit(two)
+    for op, event_id, position, digest, advance in ops:
+        clock.now += advance
+        if op == "admit":
+            assert one.admit(event_id, position, digest) is reference.admit(
+                event_id, position, digest
+            )
+        elif op == "remember":
+            one.remember(event_id, position, digest)
+            two.remember(event_id, position, digest)
+        elif op == "is_duplicate":
+            assert one.is_duplicate(event_id, position) == two.is_duplicate(event_id, position)
+        else:
+            assert one.conflicts(event_id, digest) == two.conflicts(event_id, digest)
+        assert list(one._seen.items()) == list(two._seen.items())
+        assert one.evicted_early == two.evicted_early
