@@ -42,6 +42,7 @@ from schemas.vocabulary import (
 )
 from services.caregaps.ids import change_id, gap_id
 from services.caregaps.policy import PolicySet, RulePolicy
+from services.caregaps.renderings import GapRenderings
 from services.caregaps.rules.catalogue import CODINGS, RED_FLAG_CODES, spec
 from services.caregaps.rules.clinical import (
     CLINICAL_RULES,
@@ -370,46 +371,28 @@ def _gap_json(key: str, g: GapRecord) -> dict[str, Any]:
     }
 
 
-def _render_gap(key: str, g: GapRecord) -> orjson.Fragment:
-    """The serialised ``CareGap``: orjson embeds a fragment without serialising it again."""
-    return orjson.Fragment(kept_dumps(_gap_json(key, g)))
+def _render_gap(key: str, g: GapRecord) -> bytes:
+    """The serialised ``CareGap`` (kept: exact size, see ``kept_dumps``)."""
+    return kept_dumps(_gap_json(key, g))
 
 
-#: The latest rendering of each gap code of the most recently changed participants. An open
-#: gap repeats in every change record of its participant until it changes, and reconcile
-#: keeps unchanged records as they were, so most of a snapshot is rendered already. Bounded:
-#: beyond the limit a participant's gaps are rendered again (the same bytes, more CPU).
-_RENDERED: dict[str, dict[str, tuple[GapRecord, orjson.Fragment]]] = {}
-RENDERED_PARTICIPANTS = 16_384
+#: Serialised gaps reused across a participant's change records.
+RENDERED: GapRenderings[GapRecord] = GapRenderings(_render_gap)
 
 
 def _snapshot(
     key: str, gaps: tuple[GapRecord, ...], horizon: int
 ) -> tuple[list[orjson.Fragment], list[orjson.Fragment]]:
     """The serialised open and recently closed gaps of a change record."""
-    rendered = _RENDERED.pop(key, None)
-    if rendered is None:
-        rendered = {}
-        if _RENDERED and len(_RENDERED) >= RENDERED_PARTICIPANTS:
-            del _RENDERED[next(iter(_RENDERED))]  # the least recently changed participant
-    _RENDERED[key] = rendered  # (re)inserted last: most recently changed
+    renderings = RENDERED.of(key)
+    fragment = RENDERED.fragment
     open_gaps: list[orjson.Fragment] = []
     recently_closed: list[orjson.Fragment] = []
     for g in gaps:
         if g.status == _OPEN:
-            target = open_gaps
+            open_gaps.append(fragment(renderings, key, g))
         elif g.closed_at is not None and g.closed_at >= horizon:
-            target = recently_closed
-        else:
-            continue
-        hit = rendered.get(g.code)
-        # ``==`` rather than ``is``: a state decoded again holds equal, not identical, records.
-        if hit is not None and hit[0] == g:
-            target.append(hit[1])
-        else:
-            fragment = _render_gap(key, g)
-            rendered[g.code] = (g, fragment)
-            target.append(fragment)
+            recently_closed.append(fragment(renderings, key, g))
     return open_gaps, recently_closed
 
 

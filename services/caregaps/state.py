@@ -17,7 +17,10 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from services.caregaps.renderings import GapRenderings
+
 __all__ = [
+    "ENCODED_GAPS",
     "FAR_FUTURE",
     "STATE_FORMAT",
     "Appointment",
@@ -317,7 +320,16 @@ def _decode_gap(g: list[Any]) -> GapRecord:
     )
 
 
+def _render_gap(key: str, g: GapRecord) -> bytes:
+    return kept_dumps(_encode_gap(g))
+
+
+#: Encoded gaps reused across a participant's state writes (orjson embeds each fragment).
+ENCODED_GAPS: GapRenderings[GapRecord] = GapRenderings(_render_gap)
+
+
 def _encode(s: ParticipantState) -> list[Any]:
+    renderings, fragment = ENCODED_GAPS.of(s.key), ENCODED_GAPS.fragment
     p = s.profile
     profile = (
         None
@@ -384,7 +396,7 @@ def _encode(s: ParticipantState) -> list[Any]:
             for a in s.appointments
         ],
         _stamp(s.last_hypo),
-        [_encode_gap(g) for g in s.gaps],
+        [fragment(renderings, s.key, g) for g in s.gaps],
         s.next_due,
         [0 if d == FAR_FUTURE else d for d in s.due],
     ]

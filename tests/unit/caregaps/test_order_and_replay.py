@@ -21,7 +21,7 @@ from schemas.events import EVENT_ADAPTER, CareGapsChangedEvent, Event, parse_eve
 from services.caregaps import ParticipantState, RulePolicy, apply, change_event, engine
 from services.caregaps.clock import tick_payload
 from services.caregaps.engine import step
-from services.caregaps.state import GapRecord
+from services.caregaps.state import ENCODED_GAPS
 from services.caregaps.synthetic import synthetic_log
 from tests.unit.caregaps.builders import Log, tick
 
@@ -160,7 +160,8 @@ def _synthetic_run(
         out: list[bytes] = []
         for n, raw in enumerate(synthetic_log(participants=40, events_per_participant=60, seed=11)):
             if fresh_renderings:
-                engine._RENDERED.clear()
+                engine.RENDERED.clear()
+                ENCODED_GAPS.clear()
             event = EVENT_ADAPTER.validate_python(raw)
             assert event.subject is not None
             state, change = step(
@@ -213,38 +214,22 @@ def test_replaying_the_synthetic_log_is_byte_identical(
     assert _synthetic_run(full=False) == incremental_run
 
 
-def test_change_records_reusing_rendered_gaps_equal_freshly_rendered_ones(
-    incremental_run: tuple[list[bytes], list[bytes]], monkeypatch: pytest.MonkeyPatch
+def test_reused_gap_serialisations_give_the_bytes_of_fresh_ones(
+    incremental_run: tuple[list[bytes], list[bytes]],
 ) -> None:
-    renders = 0
-    render = engine._render_gap
-
-    def counting(key: str, gap: GapRecord) -> Any:
-        nonlocal renders
-        renders += 1
-        return render(key, gap)
-
-    monkeypatch.setattr(engine, "_render_gap", counting)
-    engine._RENDERED.clear()
+    """Change records and state writes reuse each gap's serialisation while the record is
+    unchanged: the same bytes as serialising everything afresh, with far fewer renders."""
+    caches = (engine.RENDERED, ENCODED_GAPS)
+    for cache in caches:
+        cache.clear()
+    before = [cache.rendered for cache in caches]
     assert _synthetic_run(full=False) == incremental_run
-    reusing = renders
-    renders = 0
+    reusing = [cache.rendered - n for cache, n in zip(caches, before, strict=True)]
+    before = [cache.rendered for cache in caches]
     assert _synthetic_run(full=False, fresh_renderings=True) == incremental_run
-    # Most gaps of a snapshot were in the participant's previous one, unchanged.
-    assert reusing < renders / 2
-
-
-def test_rendered_gaps_are_kept_for_the_most_recently_changed_participants_only(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(engine, "RENDERED_PARTICIPANTS", 3)
-    engine._RENDERED.clear()
-    for key in ("p-a", "p-b", "p-c", "p-a", "p-d"):
-        enrolment = Log(key=key).enrol("2026-01-05T09:00:00Z")
-        _, change = step(ParticipantState.new(key), enrolment, POLICY)
-        assert change is not None
-    # p-b was changed least recently once p-a changed again; p-d took its place.
-    assert list(engine._RENDERED) == ["p-c", "p-a", "p-d"]
+    fresh = [cache.rendered - n for cache, n in zip(caches, before, strict=True)]
+    # This run writes each state once, at the end: only change records can reuse here.
+    assert reusing[0] < fresh[0] / 2
 
 
 def test_every_emitted_change_is_valid_under_the_contract(

@@ -15,9 +15,16 @@ from schemas.vocabulary import GapCode
 from services.caregaps import ParticipantState, RulePolicy, apply
 from services.caregaps.rules.catalogue import CODINGS
 from services.caregaps.rules.facts import prune
-from services.caregaps.state import _CODINGS, _GAP_CODES, Consent, StateFormatError, kept_dumps
+from services.caregaps.state import (
+    _CODINGS,
+    _GAP_CODES,
+    ENCODED_GAPS,
+    Consent,
+    StateFormatError,
+    kept_dumps,
+)
 from services.caregaps.synthetic import synthetic_log
-from tests.unit.caregaps.builders import Log, hba1c, run
+from tests.unit.caregaps.builders import Log, hba1c, run, tick
 
 
 def synthetic_states(participants: int, events: int) -> dict[str, ParticipantState]:
@@ -137,3 +144,20 @@ def test_bytes_kept_in_memory_take_their_own_size_not_the_serialiser_buffer() ->
     makers: list[Callable[[], bytes]] = [lambda: kept_dumps(value), state.to_bytes]
     for make in makers:
         assert _allocated(make) < len(make()) + 128
+
+
+def test_a_state_written_again_reuses_the_encoding_of_its_unchanged_gaps() -> None:
+    log = Log(key="p-encoding")
+    state, _ = run([log.enrol("2026-01-05T09:00:00Z"), tick("2027-03-01T00:00:00Z")])
+    assert len(state.gaps) >= 3
+    ENCODED_GAPS.clear()
+    before = ENCODED_GAPS.rendered
+    first = state.to_bytes()
+    made = ENCODED_GAPS.rendered
+    assert made - before == len(state.gaps)
+    later, _ = run([log.contact("2027-03-02T09:00:00Z")], state=state)
+    changed = sum(g not in state.gaps for g in later.gaps)
+    assert later.to_bytes() != first
+    assert ENCODED_GAPS.rendered - made == changed
+    ENCODED_GAPS.clear()  # encoded afresh: the same bytes
+    assert later.to_bytes() == ParticipantState.from_bytes(later.to_bytes()).to_bytes()
