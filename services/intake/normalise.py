@@ -162,6 +162,23 @@ def _path_to(node: Any, target: dict[str, Any], path: tuple[str, ...]) -> tuple[
     return None
 
 
+def _overflowing_time(node: Any, path: tuple[str, ...]) -> tuple[str, ...] | None:
+    """Where the first time that cannot be converted to UTC sits (only for a rejection)."""
+    if isinstance(node, dt.datetime):
+        try:
+            node.astimezone(_UTC)
+        except OverflowError:
+            return path
+        return None
+    children = node.items() if isinstance(node, dict) else enumerate(node)
+    for key, child in children:
+        if isinstance(child, dict | list | tuple | dt.datetime):
+            found = _overflowing_time(child, (*path, str(key)))
+            if found is not None:
+                return found
+    return None
+
+
 def normalise_document(document: dict[str, Any]) -> None:
     """UTC times and canonical units, in place.
 
@@ -169,6 +186,15 @@ def normalise_document(document: dict[str, Any]) -> None:
     """
     try:
         _walk(document)
+    except OverflowError:
+        # Aware by contract, but e.g. 9999-12-31T23:59:59-14:00 is past the last UTC year.
+        where = ".".join(_overflowing_time(document, ()) or ("time",))
+        raise NormalisationError(
+            Rejection(
+                code=ReasonCode.INVALID_EVENT,
+                detail=f"{where}: cannot be expressed in UTC (outside years 1-9999)",
+            )
+        ) from None
     except _Inconsistent as exc:
         path = _path_to(document, exc.measurement, ()) or ()
         if path[-1:] == ("measurement",) or (len(path) > 1 and path[-2] == "observations"):

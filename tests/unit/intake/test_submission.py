@@ -138,3 +138,26 @@ def test_the_digest_fingerprints_the_wire_form(domain: IntakeDomain) -> None:
     assert first.digest == content_digest(first.value)
     assert _accept(domain, ex.contact(event_id="evt-5")).digest == first.digest
     assert _accept(domain, ex.contact(event_id="evt-5", duration=31)).digest != first.digest
+
+
+def _late_result() -> dict[str, Any]:
+    submission = ex.result(event_id="e-effective")
+    submission["data"]["measurement"]["effective_at"] = "9999-12-31T23:00:00-05:00"
+    return submission
+
+
+@pytest.mark.parametrize(
+    ("submission", "where"),
+    [
+        (ex.consent(event_id="e-late", time="9999-12-31T23:59:59-14:00"), "time"),
+        (ex.consent(event_id="e-early", time="0001-01-01T00:30:00+01:00"), "time"),
+        (_late_result(), "data.measurement.effective_at"),
+    ],
+    ids=["after-9999", "before-year-1", "nested"],
+)
+def test_a_time_that_cannot_be_expressed_in_utc_is_rejected_naming_the_field(
+    domain: IntakeDomain, submission: dict[str, Any], where: str
+) -> None:
+    rejection = _reject(domain, json.dumps(submission).encode())
+    assert rejection.code is ReasonCode.INVALID_EVENT
+    assert rejection.detail == f"{where}: cannot be expressed in UTC (outside years 1-9999)"
