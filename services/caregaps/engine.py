@@ -384,16 +384,15 @@ def _snapshot(
     key: str, gaps: tuple[GapRecord, ...], horizon: int
 ) -> tuple[list[orjson.Fragment], list[orjson.Fragment]]:
     """The serialised open and recently closed gaps of a change record."""
-    renderings = RENDERED.of(key)
-    fragment = RENDERED.fragment
-    open_gaps: list[orjson.Fragment] = []
-    recently_closed: list[orjson.Fragment] = []
-    for g in gaps:
-        if g.status == _OPEN:
-            open_gaps.append(fragment(renderings, key, g))
-        elif g.closed_at is not None and g.closed_at >= horizon:
-            recently_closed.append(fragment(renderings, key, g))
-    return open_gaps, recently_closed
+    shown = [
+        g for g in gaps if g.status == _OPEN or (g.closed_at is not None and g.closed_at >= horizon)
+    ]
+    rendered = RENDERED.fragments(key, shown)
+    if all(g.status == _OPEN for g in shown):  # the common case (and no gap at all)
+        return rendered, []
+    open_gaps = [f for g, f in zip(shown, rendered, strict=True) if g.status == _OPEN]
+    closed = [f for g, f in zip(shown, rendered, strict=True) if g.status != _OPEN]
+    return open_gaps, closed
 
 
 def to_care_gap(key: str, g: GapRecord) -> CareGap:

@@ -11,7 +11,7 @@ serialised again, which gives the same bytes at the cost of the CPU.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Generic, Protocol, TypeVar
 
 import orjson
@@ -52,8 +52,9 @@ class GapRenderings(Generic[Record]):
     def clear(self) -> None:
         self._by_participant.clear()
 
-    def of(self, key: str) -> ParticipantRenderings[Record]:
-        """The participant's renderings, now the most recently used."""
+    def fragments(self, key: str, records: Iterable[Record]) -> list[orjson.Fragment]:
+        """The participant's records serialised, each rendered again only if it changed
+        since the last time; the participant becomes the most recently used."""
         held = self._by_participant
         renderings = held.pop(key, None)
         if renderings is None:
@@ -61,17 +62,15 @@ class GapRenderings(Generic[Record]):
             if held and len(held) >= self.participants:
                 del held[next(iter(held))]
         held[key] = renderings  # (re)inserted last
-        return renderings
-
-    def fragment(
-        self, renderings: ParticipantRenderings[Record], key: str, g: Record
-    ) -> orjson.Fragment:
-        """The serialised record, rendered again only if it changed since the last time."""
-        hit = renderings.get(g.code)
-        # ``==`` rather than ``is``: a state decoded again holds equal, not identical, records.
-        if hit is not None and hit[0] == g:
-            return hit[1]
-        fragment = orjson.Fragment(self._render(key, g))
-        self.rendered += 1
-        renderings[g.code] = (g, fragment)
-        return fragment
+        out: list[orjson.Fragment] = []
+        for g in records:
+            hit = renderings.get(g.code)
+            # Usually the very same record; an equal one after a state is decoded again.
+            if hit is not None and (hit[0] is g or hit[0] == g):
+                out.append(hit[1])
+                continue
+            fragment = orjson.Fragment(self._render(key, g))
+            self.rendered += 1
+            renderings[g.code] = (g, fragment)
+            out.append(fragment)
+        return out

@@ -330,7 +330,6 @@ ENCODED_GAPS: GapRenderings[GapRecord] = GapRenderings(_render_gap)
 
 
 def _encode(s: ParticipantState) -> list[Any]:
-    renderings, fragment = ENCODED_GAPS.of(s.key), ENCODED_GAPS.fragment
     p = s.profile
     profile = (
         None
@@ -397,7 +396,7 @@ def _encode(s: ParticipantState) -> list[Any]:
             for a in s.appointments
         ],
         _stamp(s.last_hypo),
-        [fragment(renderings, s.key, g) for g in s.gaps],
+        ENCODED_GAPS.fragments(s.key, s.gaps),
         s.next_due,
         [0 if d == FAR_FUTURE else d for d in s.due],
     ]

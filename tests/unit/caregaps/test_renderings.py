@@ -29,8 +29,7 @@ def make_cache() -> Callable[..., GapRenderings[Gap]]:
 
 
 def _serialised(cache: GapRenderings[Gap], key: str, *gaps: Gap) -> bytes:
-    renderings = cache.of(key)
-    return orjson.dumps([cache.fragment(renderings, key, g) for g in gaps])
+    return orjson.dumps(cache.fragments(key, gaps))
 
 
 def test_an_unchanged_record_is_serialised_once_and_embedded_as_is(
