@@ -47,6 +47,9 @@ __all__ = [
 
 BatchHandler = Callable[[PartitionBatch], Awaitable[Sequence[OutRecord]]]
 
+#: Seconds between refreshes of the consumer-lag gauges.
+LAG_REFRESH_S = 1.0
+
 _log = get_logger("peerlink.runtime.processor")
 
 
@@ -93,12 +96,15 @@ class Processor:
     metrics: ServiceMetrics
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     producer: AIOKafkaProducer | None = None
+    #: Monotonic seconds (pacing of the lag gauge; tests pass their own).
+    clock: Callable[[], float] = time.monotonic
 
     def __post_init__(self) -> None:
         self._stopping = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
         self._owns_producer = self.producer is None
         self._logical = {self.settings.topic_name(t): t for t in self.policy.topics}
+        self._lag_due = 0.0
 
     def stop(self) -> None:
         self._stopping.set()
@@ -217,6 +223,12 @@ class Processor:
         self.health.clear("breaker")
 
     async def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
+        # At most once a second: a gauge scraped every few seconds gains nothing from more,
+        # and each position lookup is a task of its own (a cost per poll and partition).
+        now = self.clock()
+        if now < self._lag_due:
+            return
+        self._lag_due = now + LAG_REFRESH_S
         for tp in consumer.assignment():
             end = consumer.highwater(tp)
             if end is None:
