@@ -124,14 +124,18 @@ async def test_restart_after_a_crash_before_commit_does_not_double_count(
     assert final == counts
     assert final["ingested"] == len(events)
     assert final["rejects"] == 1
-    # Redelivered batches and duplicate events were recognised, not re-counted.
-    exposition = second.metrics.exposition().decode()
-    duplicates = next(
-        float(line.split()[-1])
-        for line in exposition.splitlines()
-        if line.startswith("peerlink_duplicates_dropped_total")
-    )
-    assert duplicates >= 15
+
+    # Redelivered batches and duplicate events were recognised, not re-counted. Which
+    # instance meets a duplicate copy depends on how polls split the partitions: the first
+    # one may already have read a short partition to its end, copies included.
+    def dropped(service: EvaluationService) -> float:
+        return next(
+            float(line.split()[-1])
+            for line in service.metrics.exposition().decode().splitlines()
+            if line.startswith("peerlink_duplicates_dropped_total")
+        )
+
+    assert dropped(first) + dropped(second) >= 15
 
     expected = Facts.empty()
     for event in events:
