@@ -12,7 +12,8 @@ sees an identical duplicate, never a loss. Processing is sequential in one task,
 rebalance revokes partitions inside ``getmany`` every earlier batch is already committed: the
 drain on revoke is complete by construction, and stop() finishes the current batch first.
 
-Transient broker errors rewind the uncommitted partitions and retry with bounded backoff.
+Transient broker errors retry the batch with bounded backoff, for the partitions still
+assigned: a rebalance during the backoff hands the others to their new owner.
 A handler may raise :class:`PauseConsumption` (the intake breaker): the batch is rewound, the
 partitions are paused and the service reports unhealthy until the pause ends.
 """
@@ -171,6 +172,14 @@ class Processor:
                 await asyncio.sleep(delay)
                 if self._stopping.is_set():
                     self._rewind(consumer, polled)
+                    return
+                # A rebalance may have moved partitions away meanwhile (committing them
+                # fails with IllegalStateError however often it is retried): their records
+                # are the new owner's now, re-read from the last commit.
+                assigned = consumer.assignment()
+                polled = {tp: records for tp, records in polled.items() if tp in assigned}
+                if not polled:
+                    self.health.clear("kafka")
                     return
         self.metrics.processing_seconds.observe(time.perf_counter() - started)
         await self._update_lag(consumer)
