@@ -28,7 +28,7 @@ import enum
 import types
 import typing
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -43,9 +43,7 @@ from services.intake.rejection import ReasonCode, Rejection
 
 __all__ = [
     "CANONICAL_UNITS",
-    "EVENT_BUILDERS",
     "EVENT_ID_NAMESPACE",
-    "JSON_OPTIONS",
     "NormalisationError",
     "canonical_json",
     "derive_event_id",
@@ -66,8 +64,7 @@ CANONICAL_UNITS: Final[dict[str, tuple[str, Callable[[float, str], float], float
 }
 
 _UTC = dt.UTC
-#: orjson options of the wire form (:func:`encode_document`).
-JSON_OPTIONS: Final = orjson.OPT_UTC_Z
+_JSON_OPTIONS = orjson.OPT_UTC_Z
 _CANONICAL_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_SORT_KEYS
 
 
@@ -223,7 +220,7 @@ def derive_event_id(document: dict[str, Any]) -> str:
 
 def encode_document(document: dict[str, Any]) -> bytes:
     """The wire form of a normalised event document."""
-    return orjson.dumps(document, option=JSON_OPTIONS)
+    return orjson.dumps(document, option=_JSON_OPTIONS)
 
 
 # --------------------------------------------------------------------------- compiled documents
@@ -440,9 +437,6 @@ def _event_builders() -> _Builders:
 
 
 _EVENT_BUILDERS: Final = _event_builders()
-#: The compiled builder of each event model that has one (read-only; :func:`event_document`
-#: is the checked way to use them).
-EVENT_BUILDERS: Final[Mapping[type[BaseModel], _Builder]] = types.MappingProxyType(_EVENT_BUILDERS)
 
 
 def event_document(event: BaseModel) -> dict[str, Any] | None:

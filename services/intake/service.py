@@ -284,7 +284,6 @@ class IntakeHandler:
         admit = self.domain.dedup.admit
         append = outputs.append
         new, duplicate = Admission.NEW, Admission.DUPLICATE
-        ce_types = _CE_TYPES
         accepted_count = duplicate_count = 0
         outcomes: list[bool] = []  # invalid or not, of records the breaker has not counted yet
         count = outcomes.append
@@ -310,11 +309,7 @@ class IntakeHandler:
                 except Exception as exc:  # a bug must not stop the partition: DLQ it, replay later
                     rejection = _internal_error(topic, partition, record, exc)
                 if event is not None:
-                    # event_record(event), inlined: a call less per event.
-                    event_id, event_type, key, value, _, _ = event
-                    ce_type = ce_types.get(event_type) or ("ce_type", event_type.encode())
-                    headers = (_CONTENT_TYPE, ("ce_id", event_id.encode()), ce_type)
-                    append(_tuple_new(OutRecord, (EVENTS_TOPIC, value, key, headers, None)))
+                    append(event_record(event))
                     accepted_count += 1
                 elif rejection is not None:
                     append(self._dead_letter(batch, record, rejection))

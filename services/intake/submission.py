@@ -22,10 +22,10 @@ from pydantic import ValidationError
 
 from schemas.events import EVENT_ADAPTER, Event, parse_event
 from services.intake.normalise import (
-    EVENT_BUILDERS,
-    JSON_OPTIONS,
     NormalisationError,
     derive_event_id,
+    encode_document,
+    event_document,
     normalise_document,
 )
 from services.intake.programmes import ProgrammeRegistry
@@ -55,14 +55,9 @@ ACCEPTED_TYPES: Final = frozenset(
 # argument handling around it, once per record.
 _validate: Final = EVENT_ADAPTER.validator.validate_python
 
-# Bound once for accept(), which runs per accepted event. tuple.__new__ builds an Accepted
-# without its keyword-capable __new__, a Python-level call.
+# tuple.__new__ builds an Accepted without its keyword-capable __new__, a Python-level call
+# (accept() runs once per accepted event).
 _tuple_new: Final = tuple.__new__
-_dumps: Final = orjson.dumps
-_loads: Final = orjson.loads
-_sha256: Final = hashlib.sha256
-_JSON_OPTIONS: Final = JSON_OPTIONS
-_BUILDERS: Final = dict(EVENT_BUILDERS)  # a plain dict: its get is the cheaper call
 
 #: An id that satisfies the EventId format while the real one is derived after normalising.
 _PENDING_ID: Final = "pending"
@@ -137,7 +132,7 @@ class SubmissionValidator:
     def from_bytes(self, raw: bytes | None) -> Accepted | Rejection:
         if raw and len(raw) <= self.max_message_bytes:
             try:
-                parsed = _loads(raw)
+                parsed = orjson.loads(raw)
             except orjson.JSONDecodeError:
                 parsed = decode_json(raw, max_bytes=self.max_message_bytes)  # says what is wrong
             else:
@@ -183,15 +178,7 @@ class SubmissionValidator:
     def accept(self, event: Event, *, derive_id: bool) -> Accepted | Rejection:
         """Registry check and normalisation of an already validated event."""
         # Every nullable contract field defaults to None, so dropping nulls loses nothing.
-        # event_document(event), inlined (a call less per event): dumped and normalised in
-        # one pass, or None when only model_dump and normalise_document can say what happens.
-        built: dict[str, Any] | None = None
-        build = _BUILDERS.get(type(event))
-        if build is not None:
-            try:
-                built = build(event)
-            except Exception:  # as event_document: the general path below decides
-                built = None
+        built = event_document(event)  # dumped and normalised in one pass
         document = built if built is not None else event.model_dump(exclude_none=True)
         # The registry reads the source, programme and model, which normalising never changes,
         # so the registry's verdict still comes first when the event does not normalise.
@@ -207,18 +194,10 @@ class SubmissionValidator:
             document["id"] = derive_event_id(document)
         subject = document.get("subject")
         assert isinstance(subject, str)  # every accepted type is a participant event
-        # encode_document and content_digest, inlined: this runs once per accepted event.
-        value = _dumps(document, option=_JSON_OPTIONS)
+        value = encode_document(document)
         return _tuple_new(
             Accepted,
-            (
-                document["id"],
-                event.type,
-                subject.encode(),
-                value,
-                derive_id,
-                _sha256(value).digest(),
-            ),
+            (document["id"], event.type, subject.encode(), value, derive_id, content_digest(value)),
         )
 
 
