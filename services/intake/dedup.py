@@ -51,7 +51,7 @@ class DuplicateFilter:
         self.max_entries = max_entries
         self._clock = clock
         self._seen: OrderedDict[str, tuple[float, Position, bytes | None]] = OrderedDict()
-        # At most the time of the first entry while there is one: admit() skips reading the
+        # At most the time of the first entry while there is one: _expire() skips reading the
         # front (an iterator per event) while the horizon has not passed it. Set from the
         # front after each sweep, to the time of an entry admitted into an empty window, and
         # to -inf whenever the front may have changed otherwise.
@@ -63,6 +63,8 @@ class DuplicateFilter:
 
     def _expire(self, now: float) -> None:
         horizon = now - self.window_s
+        if self._front_floor >= horizon:  # nothing can have expired (a NaN time sweeps)
+            return
         seen = self._seen
         while seen:
             first = next(iter(seen.values()))
@@ -100,18 +102,11 @@ class DuplicateFilter:
         window: :meth:`conflicts`, then :meth:`is_duplicate`, then :meth:`remember`.
 
         The Kafka hot path: one clock read, one expiry sweep and one lookup per event (the
-        sweep of :meth:`_expire` is inlined, and the outcomes are module constants).
+        outcomes are module constants).
         """
         now = self._clock()
+        self._expire(now)
         seen = self._seen
-        horizon = now - self.window_s
-        if seen and not self._front_floor >= horizon:  # (not >=: a NaN time sweeps, as ever)
-            while seen:
-                first = next(iter(seen.values()))[0]
-                if first >= horizon:
-                    self._front_floor = first
-                    break
-                seen.popitem(last=False)
         entry = seen.get(event_id)
         if entry is None:
             seen[event_id] = (now, position, digest)  # a new key is already the newest
