@@ -32,6 +32,7 @@ from aiokafka.errors import KafkaError
 
 from schemas.topics import Topic
 from schemas.topics import topic as registry_topic
+from services.caregaps import native
 from services.devkafka import LocalKafka, LocalKafkaConfig
 from services.devkafka.ports import free_port_pair
 from services.runtime import KafkaSettings, create_producer
@@ -349,6 +350,8 @@ def machine(kafka_version: str = "") -> dict[str, Any]:
         "pydantic": _version("pydantic"),
         "fhir.resources": _version("fhir.resources"),
         "kafka": kafka_version or "not started",
+        # The services inherit the harness's environment, PEERLINK_INTERPRETED included.
+        "engine_build": native.build(),
         "load_average_1_5_15": load_average(),
     }
 

@@ -960,7 +960,9 @@ def markdown(r: dict[str, Any]) -> str:
         f"{r['when']} · mode `{r['mode']}` · {m['cpus']} CPUs ({m['cpu_model']}) · "
         f"load average {m['load_average_1_5_15']} at start, {r['load_average_end']} at end · "
         f"Python {m['python']} · aiokafka {m['aiokafka']} · pydantic {m['pydantic']} · "
-        f"fhir.resources {m['fhir.resources']} · Kafka {m['kafka']} ({r['broker']}).",
+        f"fhir.resources {m['fhir.resources']} · Kafka {m['kafka']} ({r['broker']}) · "
+        f"care-gap engine {m.get('engine_build', 'interpreted')} "
+        "(`services/caregaps/native.py`).",
         "",
         "Figures: median of the runs (min-max). Services run as their own processes; a rate "
         "runs from the service's first commit to the commit of the whole input (steady state: "

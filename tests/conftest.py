@@ -20,3 +20,16 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def repo_root() -> Path:
     """The repository's top folder (for tests that read checked-in files)."""
     return REPO_ROOT
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Refuse to test an engine build older than its source (it would test the old code)."""
+    from services.caregaps.native import stale_builds
+
+    stale = stale_builds(REPO_ROOT)
+    if stale:
+        pytest.exit(
+            f"compiled modules older than their source: {', '.join(stale)}; "
+            "run `make venv` to compile them again (or `make clean` to drop them)",
+            returncode=4,
+        )

@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
 from schemas.events import EVENT_ADAPTER, ClockTickEvent, Event
+from services.caregaps import native
 from services.caregaps.engine import Change, step
 from services.caregaps.ordering import TickAligner
 from services.caregaps.policy import PolicySet, policy_from_mapping
@@ -466,7 +467,10 @@ async def run_engine(
         watcher = asyncio.create_task(watch())
     if ops is not None:
         await ops.start()
-    _log.info("care-gap engine starting", extra={"group": settings.group_id, "state": "starting"})
+    _log.info(
+        "care-gap engine starting",
+        extra={"group": settings.group_id, "state": "starting", "build": native.build()},
+    )
     try:
         await runner.run()
     finally:

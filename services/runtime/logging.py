@@ -49,6 +49,7 @@ ALLOWED_FIELDS = frozenset(
         "path",
         "method",
         "programme",
+        "build",
     }
 )
 

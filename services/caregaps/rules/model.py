@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from schemas.vocabulary import GapCode, Priority
 
@@ -13,8 +13,7 @@ DAY_S = 86_400
 EPOCH_ORDINAL = 719_163
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
+class Finding(NamedTuple):
     """The gap ``code`` should be open now, for ``reason`` (a coded ShortCode)."""
 
     code: GapCode
@@ -27,16 +26,14 @@ class Finding:
     coding: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Clearance:
+class Clearance(NamedTuple):
     """The gap ``code`` should not be open; ``reason`` says why if it was."""
 
     code: GapCode
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class Trigger:
+class Trigger(NamedTuple):
     """An event that raises (or escalates) an episodic red-flag gap."""
 
     code: GapCode

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from services.caregaps.state import ParticipantState
 from services.caregaps.store import HEADER_NEXT_DUE, HEADER_POLICY, PartitionStore
 
 
 def state(key: str, next_due: int) -> ParticipantState:
-    return replace(ParticipantState.new(key), next_due=next_due, clock=1)
+    return ParticipantState.new(key).evolve(next_due=next_due, clock=1)
 
 
 def headers(next_due: int, policy: str = "pf1") -> list[tuple[str, bytes]]:
