@@ -45,9 +45,9 @@ from schemas.events import EVENT_ADAPTER
 from services.caregaps import ParticipantState, PolicySet
 from services.caregaps.clock import ClockEmitter
 from services.caregaps.engine import step
+from services.caregaps.replay import replay
 from services.caregaps.service import (
     CHANGELOG_TOPIC,
-    CLOCK_TOPIC,
     EVENTS_TOPIC,
     CareGapsProcessor,
     CaregapsSettings,
@@ -112,36 +112,12 @@ def _rules_only(payloads: list[bytes]) -> tuple[float, float, int]:
 # ------------------------------------------------------------------------------- through Kafka
 
 
-class _Record:
-    __slots__ = ("headers", "key", "offset", "partition", "value")
-
-    def __init__(self, offset: int, key: bytes | None, value: bytes, partition: int) -> None:
-        self.offset, self.key, self.value = offset, key, value
-        self.headers: list[tuple[str, bytes]] = []
-        self.partition = partition
-
-
 def _processor_only(payloads: list[bytes], batch: int) -> tuple[float, float, int]:
     """The processor without Kafka: merge, rules, state encoding, output records."""
-    from services.caregaps.clock import tick_payload
-
-    settings = CaregapsSettings(ops_port=None)
-    processor = CareGapsProcessor(kafka=KafkaSettings(), settings=settings, policy=PolicySet())
-    processor.open_task(0, PartitionStore(0, processor.fingerprint), (0, 0), aligned=True)
     outputs = 0
     wall, cpu = time.perf_counter(), time.process_time()
-    for n, start in enumerate(range(0, len(payloads), batch)):
-        chunk = payloads[start : start + batch]
-        records = [_Record(start + i, None, raw, 0) for i, raw in enumerate(chunk)]
-        tick = _Record(n, None, orjson.dumps(tick_payload(TICK_AT, 0, start + len(chunk))), 0)
-        result = processor.process(
-            0,
-            {EVENTS_TOPIC: records, CLOCK_TOPIC: [tick]},
-            {EVENTS_TOPIC: start + len(chunk), CLOCK_TOPIC: n + 1},
-        )
-        assert result is not None
+    for result in replay(payloads, batch=batch, tick_at=lambda _n: TICK_AT):
         outputs += len(result.outputs)
-        processor.committed(0)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     return len(payloads) / wall, len(payloads) / cpu, outputs
 

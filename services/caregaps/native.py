@@ -63,11 +63,10 @@ def module_name(source: str) -> str:
 
 
 def _extensions(source: Path) -> list[Path]:
-    return [
-        source.with_name(source.stem + suffix)
-        for suffix in importlib.machinery.EXTENSION_SUFFIXES
-        if source.with_name(source.stem + suffix).exists()
-    ]
+    candidates = (
+        source.with_name(source.stem + suffix) for suffix in importlib.machinery.EXTENSION_SUFFIXES
+    )
+    return [candidate for candidate in candidates if candidate.exists()]
 
 
 def stale_builds(root: Path = _ROOT) -> list[str]:
@@ -77,7 +76,8 @@ def stale_builds(root: Path = _ROOT) -> list[str]:
         path = root / source
         if not path.exists():
             continue
-        if any(ext.stat().st_mtime < path.stat().st_mtime for ext in _extensions(path)):
+        edited = path.stat().st_mtime
+        if any(ext.stat().st_mtime < edited for ext in _extensions(path)):
             stale.append(module_name(source))
     return stale
 
