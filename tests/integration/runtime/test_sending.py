@@ -100,6 +100,20 @@ async def test_every_record_arrives_in_order_on_the_partition_send_would_choose(
     assert all(headers == (("kind", b"keyed"),) for _, _, headers in keyed)
 
 
+async def test_batches_are_sent_at_once_not_after_the_producers_linger(
+    target: tuple[str, KafkaSettings], producer_factory: ProducerFactory
+) -> None:
+    # A batch left open waits out linger_ms before the sender takes it; send_all closes its
+    # batches, so a linger of a minute must not hold the acknowledgements back.
+    topic, settings = target
+    producer = await producer_factory(linger_ms=60_000)
+
+    async with asyncio.timeout(20):
+        counts = await send_all(producer, settings, _outputs(topic, 300))
+
+    assert counts == {topic: 300}
+
+
 async def test_an_aborted_transaction_publishes_nothing_and_a_committed_one_everything(
     target: tuple[str, KafkaSettings],
     producer_factory: ProducerFactory,
