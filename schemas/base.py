@@ -22,10 +22,14 @@ class ContractModel(BaseModel):
     """Base of every wire model: unknown fields are rejected and instances are immutable.
 
     ``extra="forbid"`` is what keeps free text (and PHI) from riding along in fields we do not
-    know about; ``frozen`` lets the engine share instances safely.
+    know about; ``frozen`` lets the engine share instances safely. ``allow_inf_nan=False``:
+    NaN and infinities are not JSON numbers (RFC 8259), though pydantic's own JSON parser reads
+    them; a NaN would be published as null.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False
+    )
 
 
 def examples(*items: dict[str, Any]) -> ConfigDict:
@@ -34,6 +38,7 @@ def examples(*items: dict[str, Any]) -> ConfigDict:
         extra="forbid",
         frozen=True,
         validate_default=True,
+        allow_inf_nan=False,
         json_schema_extra={"examples": list(items)},
     )
 

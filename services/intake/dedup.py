@@ -20,10 +20,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
-__all__ = ["Admission", "DuplicateFilter", "Position"]
+__all__ = ["Admission", "DuplicateFilter", "Fingerprint", "Position"]
 
 #: Where an occurrence came from: (topic, partition, offset) for Kafka, any token for HTTP.
 Position = Hashable
+#: The content of an occurrence, compared for equality only (intake's content_digest).
+Fingerprint = Hashable
 
 
 class Admission(enum.Enum):
@@ -50,7 +52,7 @@ class DuplicateFilter:
         self.window_s = window_s
         self.max_entries = max_entries
         self._clock = clock
-        self._seen: OrderedDict[str, tuple[float, Position, bytes | None]] = OrderedDict()
+        self._seen: OrderedDict[str, tuple[float, Position, Fingerprint | None]] = OrderedDict()
         # At most the time of the first entry while there is one: _expire() skips reading the
         # front (an iterator per event) while the horizon has not passed it. Set from the
         # front after each sweep, to the time of an entry admitted into an empty window, and
@@ -80,14 +82,14 @@ class DuplicateFilter:
         entry = self._seen.get(event_id)
         return entry is not None and (position is None or entry[1] != position)
 
-    def conflicts(self, event_id: str, digest: bytes) -> bool:
+    def conflicts(self, event_id: str, digest: Fingerprint) -> bool:
         """Whether ``event_id`` was seen within the window with other content."""
         self._expire(self._clock())
         entry = self._seen.get(event_id)
         return entry is not None and entry[2] is not None and entry[2] != digest
 
     def remember(
-        self, event_id: str, position: Position | None = None, digest: bytes | None = None
+        self, event_id: str, position: Position | None = None, digest: Fingerprint | None = None
     ) -> None:
         now = self._clock()
         self._front_floor = -math.inf  # the front may be this entry, moved or re-stamped
@@ -97,7 +99,7 @@ class DuplicateFilter:
             self._seen.popitem(last=False)
             self.evicted_early += 1
 
-    def admit(self, event_id: str, position: Position, digest: bytes) -> Admission:
+    def admit(self, event_id: str, position: Position, digest: Fingerprint) -> Admission:
         """Decide on one occurrence of an event, and remember a new one, in one pass over the
         window: :meth:`conflicts`, then :meth:`is_duplicate`, then :meth:`remember`.
 

@@ -45,6 +45,7 @@ __all__ = [
     "CANONICAL_UNITS",
     "EVENT_ID_NAMESPACE",
     "NormalisationError",
+    "adopt_builder",
     "canonical_json",
     "derive_event_id",
     "encode_document",
@@ -437,6 +438,19 @@ def _event_builders() -> _Builders:
 
 
 _EVENT_BUILDERS: Final = _event_builders()
+
+
+def adopt_builder(variant: type[BaseModel], model: type[BaseModel]) -> bool:
+    """Let ``variant`` use the document builder of ``model``; whether there is one.
+
+    For a subclass of a contract event model that only relaxes what it accepts, with the
+    same fields in the same order (intake's submission models, whose id may be missing): the
+    builder reads the instance's fields, so its document is the one ``model`` would give.
+    """
+    if list(variant.model_fields) != list(model.model_fields) or model not in _EVENT_BUILDERS:
+        return False
+    _EVENT_BUILDERS[variant] = _EVENT_BUILDERS[model]
+    return True
 
 
 def event_document(event: BaseModel) -> dict[str, Any] | None:

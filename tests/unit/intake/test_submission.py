@@ -11,8 +11,9 @@ import pytest
 from schemas.events import parse_event
 from services.intake.rejection import ReasonCode, Rejection
 from services.intake.service import IntakeDomain
-from services.intake.submission import ACCEPTED_TYPES, Accepted, content_digest
+from services.intake.submission import ACCEPTED_TYPES, Accepted, content_digest, decode_json
 from tests.unit.intake import examples as ex
+from tests.unit.intake.corpus import RAW, malformed_corpus
 
 
 def _accept(domain: IntakeDomain, submission: Any, **kw: Any) -> Accepted:
@@ -161,3 +162,91 @@ def test_a_time_that_cannot_be_expressed_in_utc_is_rejected_naming_the_field(
     rejection = _reject(domain, json.dumps(submission).encode())
     assert rejection.code is ReasonCode.INVALID_EVENT
     assert rejection.detail == f"{where}: cannot be expressed in UTC (outside years 1-9999)"
+
+
+# --------------------------------------------------------------------------- one-pass bytes path
+
+
+def _general_path(domain: IntakeDomain, raw: bytes) -> Accepted | Rejection:
+    """What the Kafka path gave before its one-pass parse: JSON first, then the dict."""
+    parsed = decode_json(raw, max_bytes=domain.validator.max_message_bytes)
+    if isinstance(parsed, Rejection):
+        return parsed
+    return domain.validator.from_object(parsed)
+
+
+def _bytes_inputs() -> list[bytes]:
+    valid = [b(event_id=f"evt-{i}") for i, b in enumerate(ex.VALID_BUILDERS)]
+    valid += [b() for b in ex.VALID_BUILDERS]  # no id: derived
+    with_null_id = ex.contact()
+    with_null_id["id"] = None
+    numbers = []
+    for literal in ("NaN", "Infinity", "-Infinity", "1e400", "123456789012345678901234567890"):
+        raw = json.dumps(ex.result(event_id="evt-n")).encode()
+        numbers.append(raw.replace(b'"value": 7.8', b'"value": ' + literal.encode()))
+        numbers.append(raw.replace(b'"value": 7.8', b'"value": 62, "value": ' + literal.encode()))
+    # original.value has no range of its own: only finiteness keeps a NaN out of it.
+    with_original = ex.result(event_id="evt-o", value=7.0)
+    with_original["data"]["measurement"]["original"] = {"value": 53, "unit": "mmol/mol"}
+    original = json.dumps(with_original).encode()
+    numbers += [
+        original.replace(b'"value": 53', b'"value": ' + literal.encode())
+        for literal in ("NaN", "Infinity", "-Infinity", "1e400")
+    ]
+    duplicate_keys = json.dumps(ex.contact(event_id="evt-d")).encode()[:-1] + b', "id": "evt-e"}'
+    cases = [case.value for case in malformed_corpus() if case.input == RAW and case.value]
+    return (
+        [json.dumps(s).encode() for s in [*valid, with_null_id]]
+        + numbers
+        + [
+            duplicate_keys,
+            *cases,
+        ]
+    )
+
+
+def test_the_one_pass_bytes_path_decides_exactly_as_the_general_path(
+    domain: IntakeDomain,
+) -> None:
+    inputs = _bytes_inputs()
+    accepted = 0
+    for raw in inputs:
+        fast, general = domain.validator.from_bytes(raw), _general_path(domain, raw)
+        if isinstance(general, Rejection):
+            assert isinstance(fast, Rejection), raw
+            assert (fast.code, fast.reason, fast.errors) == (
+                general.code,
+                general.reason,
+                general.errors,
+            )
+        else:
+            assert fast == general, raw  # the same bytes, id, key and fingerprint
+            accepted += 1
+    assert accepted >= 2 * len(ex.VALID_BUILDERS)  # both kinds of input were exercised
+
+
+def test_valid_bytes_are_validated_without_a_separate_json_parse(
+    domain: IntakeDomain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(raw: bytes) -> Any:
+        raise AssertionError("the general path parsed a valid submission")
+
+    monkeypatch.setattr(orjson, "loads", refuse)
+    for builder in ex.VALID_BUILDERS:
+        for submission in (builder(), builder(event_id="evt-1")):
+            assert isinstance(
+                domain.validator.from_bytes(json.dumps(submission).encode()), Accepted
+            )
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_non_finite_numbers_are_not_json_and_are_rejected_as_such(
+    domain: IntakeDomain, literal: str
+) -> None:
+    submission = ex.result(event_id="evt-n", value=7.0)
+    submission["data"]["measurement"]["original"] = {"value": 53, "unit": "mmol/mol"}
+    valid = json.dumps(submission).encode()
+    assert isinstance(domain.validator.from_bytes(valid), Accepted)
+    raw = valid.replace(b'"value": 53', b'"value": ' + literal.encode())
+    assert raw != valid
+    assert _reject(domain, raw).code is ReasonCode.INVALID_JSON
