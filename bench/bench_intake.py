@@ -10,8 +10,9 @@ starts. Then, alternating, in one process and one run:
 
 * **pass-through**: an aiokafka consume -> produce -> commit loop that forwards each record's
   bytes, key and headers unchanged, with the same consumer policy (poll size, timeouts) and
-  the same producer (acks=all, idempotent, snappy, linger 5 ms) and send path (``send_all``:
-  one record batch per partition) as the intake processor;
+  the same producer (acks=all, idempotent, snappy) and send path (``send_all``: one record
+  batch per partition, closed, so it is sent without waiting out the linger) as the intake
+  processor;
 * **intake**: the intake service's processor (validation, programme checks, normalisation,
   derived ids, duplicate window, breaker, metrics).
 
