@@ -33,13 +33,12 @@ class ContractModel(BaseModel):
 
 
 def examples(*items: dict[str, Any]) -> ConfigDict:
-    """Model config carrying JSON-schema examples (every contract model has some)."""
-    return ConfigDict(
-        extra="forbid",
-        frozen=True,
-        allow_inf_nan=False,
-        json_schema_extra={"examples": list(items)},
-    )
+    """Model config carrying JSON-schema examples (every contract model has some).
+
+    The rest of the config is :class:`ContractModel`'s: pydantic merges a subclass's
+    ``model_config`` into its parent's.
+    """
+    return ConfigDict(json_schema_extra={"examples": list(items)})
 
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$"

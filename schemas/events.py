@@ -8,7 +8,7 @@ participant key and doubles as the Kafka record key. ``type`` selects the payloa
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final, Literal, Self
+from typing import Annotated, Any, Final, Literal, Self, get_args
 
 from pydantic import AwareDatetime, Field, TypeAdapter, model_validator
 
@@ -67,6 +67,7 @@ __all__ = [
     "PeerContactLogged",
     "PeerContactLoggedEvent",
     "RedFlagReport",
+    "event_type",
     "parse_event",
 ]
 
@@ -531,6 +532,13 @@ Event = Annotated[
     | CareGapsChangedEvent,
     Field(discriminator="type"),
 ]
+
+
+def event_type(model: type[_Envelope]) -> str:
+    """The ``type`` an event model carries (its ``Literal``)."""
+    (value,) = get_args(model.model_fields["type"].annotation)
+    return str(value)
+
 
 #: Built once: constructing a TypeAdapter per message is the slow path (pydantic docs).
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)

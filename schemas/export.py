@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from schemas.events import EVENT_MODELS, SCHEMA_VERSION
+from schemas.events import EVENT_MODELS, SCHEMA_VERSION, event_type
 from schemas.topics import TOPICS, Topic
 
 __all__ = ["GENERATED_DIR", "check", "render", "write"]
@@ -26,12 +26,6 @@ _JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 _SCHEMA_ID_BASE = "https://peerlink.example/schemas/v1/"
 
 
-def _event_type(model: type[Any]) -> str:
-    annotation = model.model_fields["type"].annotation
-    (value,) = annotation.__args__  # Literal["..."]
-    return str(value)
-
-
 def _dump(document: Any) -> str:
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
@@ -39,7 +33,7 @@ def _dump(document: Any) -> str:
 def _event_schemas() -> dict[str, dict[str, Any]]:
     schemas: dict[str, dict[str, Any]] = {}
     for model in EVENT_MODELS:
-        type_ = _event_type(model)
+        type_ = event_type(model)
         schema = model.model_json_schema(mode="validation")
         schema["$schema"] = _JSON_SCHEMA_DIALECT
         schema["$id"] = f"{_SCHEMA_ID_BASE}{type_}.json"
@@ -52,7 +46,7 @@ def _event_examples() -> dict[str, list[Any]]:
     for model in EVENT_MODELS:
         extra = model.model_config.get("json_schema_extra")
         items = extra.get("examples", []) if isinstance(extra, dict) else []
-        result[_event_type(model)] = list(items) if isinstance(items, list) else []
+        result[event_type(model)] = list(items) if isinstance(items, list) else []
     return result
 
 

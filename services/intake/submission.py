@@ -14,14 +14,13 @@ Only participant events are accepted; clock ticks and care-gap changes are inter
 
 from __future__ import annotations
 
-import typing
-from typing import Annotated, Any, Final, NamedTuple, Union
+from typing import Annotated, Any, Final, NamedTuple, Union, cast
 
 import orjson
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_model
 
 from schemas.base import EventId
-from schemas.events import EVENT_ADAPTER, EVENT_MODELS, Event, parse_event
+from schemas.events import EVENT_ADAPTER, EVENT_MODELS, Event, event_type, parse_event
 from services.intake.normalise import (
     NormalisationError,
     adopt_builder,
@@ -81,20 +80,15 @@ def _submission_model(model: type[BaseModel]) -> type[BaseModel]:
     return variant
 
 
-def _accepted_type(model: type[BaseModel]) -> str:
-    (event_type,) = typing.get_args(model.model_fields["type"].annotation)
-    return str(event_type)
-
-
 #: Validates submission bytes in one pass (pydantic parses the JSON itself, no dict first):
 #: the accepted event types only, with an optional id. The contract models forbid NaN and
 #: infinities, which this parser would otherwise read and the general path's JSON parser
 #: refuses, so both paths accept exactly the same submissions (a unit test compares them).
 _SUBMISSION_MODELS: Final = tuple(
-    _submission_model(m) for m in EVENT_MODELS if _accepted_type(m) in ACCEPTED_TYPES
+    _submission_model(m) for m in EVENT_MODELS if event_type(m) in ACCEPTED_TYPES
 )
 _validate_submission_json: Final = TypeAdapter[Any](
-    typing.cast(
+    cast(
         Any,
         Annotated[
             Union[_SUBMISSION_MODELS],  # noqa: UP007 (a tuple of classes made at run time)
@@ -128,10 +122,11 @@ class Accepted(NamedTuple):
 def content_digest(value: bytes) -> int:
     """The fingerprint of an event's wire form that :class:`Accepted` carries.
 
-    Python's hash of the bytes: SipHash with a key drawn at random per process, 64 bits, a
-    thirtieth of the cost of SHA-256 here. The digest never leaves the process (it is only
-    compared within the duplicate window, between two events that already share an id), and
-    without the key a sender cannot aim another event at a given fingerprint.
+    Python's hash of the bytes: SipHash with a key drawn at random per process, 64 bits,
+    about a third of the cost of SHA-256 here (0.26 against 0.75 µs for 650 bytes). The
+    digest never leaves the process (it is only compared within the duplicate window,
+    between two events that already share an id), and without the key a sender cannot aim
+    another event at a given fingerprint.
     """
     return hash(value)
 
