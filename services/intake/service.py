@@ -183,10 +183,23 @@ class IntakeHandler:
         # than the rest of counting a rejection, and a flood of bad input is all rejections.
         # Filled on first use, so a reason still appears in the metrics only once it happened.
         self._rejection_counters: dict[tuple[str, ReasonCode], tuple[Counter, Counter]] = {}
+        self._position_bases: dict[tuple[str, int], int] = {}
+
+    def _position_base(self, topic: str, partition: int) -> int:
+        """Add a record's offset to get its position in the duplicate window.
+
+        A record's position is one int, (index of its partition) << 64 | offset (Kafka offsets
+        are below 2**63): a tuple would be an object for the cyclic collector to examine
+        for as long as the window remembers it (services/intake/dedup.py).
+        """
+        base = self._position_bases.get((topic, partition))
+        if base is None:
+            base = self._position_bases[(topic, partition)] = len(self._position_bases) << 64
+        return base
 
     def classify(self, topic: str, partition: int, record: Any) -> RecordOutcome:
         """Validate one record and drop duplicates; never raises for any input."""
-        position = (topic, partition, int(record.offset))
+        position = self._position_base(topic, partition) + int(record.offset)
         try:
             if topic == FHIR_TOPIC:
                 clinic = _header(record.headers or (), CLINIC_ID_HEADER)
@@ -284,13 +297,14 @@ class IntakeHandler:
         admit = self.domain.dedup.admit
         append = outputs.append
         new, duplicate = Admission.NEW, Admission.DUPLICATE
+        base = self._position_base(topic, partition)
         accepted_count = duplicate_count = 0
         outcomes: list[bool] = []  # invalid or not, of records the breaker has not counted yet
         count = outcomes.append
         try:
             for record in batch.records:
                 offset = record.offset
-                position = (topic, partition, int(offset))
+                position = base + int(offset)
                 event: Accepted | None = None
                 rejection: Rejection | None = None
                 try:

@@ -148,6 +148,14 @@ _OPS = st.lists(
 )
 
 
+def _window(dedup: DuplicateFilter) -> list[tuple[str, float, object, object]]:
+    """Every remembered occurrence, oldest first: (id, time, position, digest)."""
+    return [
+        (event_id, when, dedup._positions[event_id], dedup._digests[event_id])
+        for event_id, when in dedup._seen.items()
+    ]
+
+
 def _check_and_remember(
     dedup: DuplicateFilter, event_id: str, position: tuple[str, int, int], digest: bytes
 ) -> bool:
@@ -175,7 +183,7 @@ def test_admit_decides_like_conflicts_then_check_and_remember(
         else:
             expected = Admission.NEW
         assert one.admit(event_id, position, digest) is expected
-        assert list(one._seen.items()) == list(two._seen.items())
+        assert _window(one) == _window(two)
         assert one.evicted_early == two.evicted_early
 
 
@@ -235,17 +243,19 @@ class _ReferenceAdmit:
         dedup = self.dedup
         now = dedup._clock()
         dedup._expire(now)  # a full sweep: the test forgets the front time before each call
-        seen = dedup._seen
-        entry = seen.get(event_id)
+        entry = {row[0]: row[1:] for row in _window(dedup)}.get(event_id)
         if entry is None:
-            seen[event_id] = (now, position, digest)
-            if len(seen) > dedup.max_entries:
-                seen.popitem(last=False)
+            dedup._seen[event_id] = now
+            dedup._positions[event_id] = position
+            dedup._digests[event_id] = digest
+            if len(dedup._seen) > dedup.max_entries:
+                dedup._evict_oldest()
                 dedup.evicted_early += 1
             return Admission.NEW
-        if entry[2] is not None and entry[2] != digest:
+        _, seen_position, seen_digest = entry
+        if seen_digest is not None and seen_digest != digest:
             return Admission.CONFLICT
-        if entry[1] != position:
+        if seen_position != position:
             return Admission.DUPLICATE
         return Admission.NEW
 
@@ -285,5 +295,5 @@ def test_admit_skips_the_front_only_when_a_sweep_would_find_nothing(
             assert one.is_duplicate(event_id, position) == two.is_duplicate(event_id, position)
         else:
             assert one.conflicts(event_id, digest) == two.conflicts(event_id, digest)
-        assert list(one._seen.items()) == list(two._seen.items())
+        assert _window(one) == _window(two)
         assert one.evicted_early == two.evicted_early

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,6 +129,30 @@ async def test_duplicates_are_dropped_but_redelivery_is_produced_again(
     # The processor rewinds after a failed send: same offsets, same outputs.
     again = await handler(_batch([Record(0, value), Record(1, value)]))
     assert [o.value for o in again] == [o.value for o in first]
+
+
+async def test_the_same_offset_in_another_partition_is_another_position(
+    domain: IntakeDomain,
+) -> None:
+    handler = _handler(domain)
+    value = _raw(ex.contact())
+    assert len(await handler(_batch([Record(5, value)], partition=0))) == 1
+    assert await handler(_batch([Record(5, value)], partition=1)) == []
+    assert len(await handler(_batch([Record(5, value)], partition=0))) == 1  # a re-delivery
+
+
+async def test_the_duplicate_window_holds_no_object_for_the_cyclic_collector(
+    domain: IntakeDomain,
+) -> None:
+    """Remembered positions and fingerprints are atoms: a container per event would be
+    examined by every young collection for as long as the window keeps it."""
+    handler = _handler(domain)
+    records = [Record(n, _raw(ex.contact(event_id=f"e-{n}"))) for n in range(50)]
+    assert len(await handler(_batch(records, partition=3))) == 50
+    dedup = domain.dedup
+    remembered = [*dedup._seen.values(), *dedup._positions.values(), *dedup._digests.values()]
+    assert len(remembered) == 150
+    assert [value for value in remembered if gc.is_tracked(value)] == []
 
 
 async def test_same_id_with_other_content_is_dead_lettered_not_dropped(
