@@ -9,6 +9,7 @@ models with a builder compiled once per contract model, normalising as it goes, 
 third less CPU than ``model_dump`` followed by :func:`normalise_document`. It returns exactly
 what those two would (tests compare them); for a model it cannot prove that of, or an event
 that does not normalise cleanly, the caller takes the ``model_dump`` path instead.
+:func:`take_event_document` does the same without copying, for an event about to be dropped.
 
 * Every aware datetime anywhere in the event is converted to UTC, so downstream day-window
   comparisons (care_gap_rules.md 6.14) never depend on the sender's offset.
@@ -51,6 +52,7 @@ __all__ = [
     "encode_document",
     "event_document",
     "normalise_document",
+    "take_event_document",
 ]
 
 #: Namespace of derived event ids (uuid5 of URL "urn:peerlink:intake:event-id"); changing it
@@ -309,7 +311,11 @@ def _custom_serialisation(schema: Any) -> bool:
 
 
 class _BuilderCompiler:
-    def __init__(self) -> None:
+    """Builders of models and of every model they hold (``consume``: no copies, see
+    :func:`take_event_document`)."""
+
+    def __init__(self, *, consume: bool = False) -> None:
+        self.consume = consume
         self.builders: _Builders = {}
         self._failed: set[type[BaseModel]] = set()
 
@@ -327,6 +333,10 @@ class _BuilderCompiler:
         for name, field in model.model_fields.items():
             kind = _kind(field.annotation)
             if kind is None or not all(self.compile(m) for m in kind.models):
+                return False
+            if isinstance(field.default, BaseModel):
+                # One instance shared by every event that omits the field: a consuming builder
+                # would rewrite it (the contract models have none; a test checks the refusal).
                 return False
             # Only the declared classes: the dump of an instance of a subclass is not its own.
             declared = {m: self.builders[m] for m in kind.models}
@@ -352,6 +362,7 @@ class _BuilderCompiler:
             singles=tuple(singles),
             sequences=tuple(sequences),
             converts=converts,
+            consume=self.consume,
         )
         self._failed.discard(model)
         return True
@@ -364,6 +375,7 @@ def _model_builder(
     singles: tuple[tuple[str, _Builders], ...],
     sequences: tuple[tuple[str, _Builders], ...],
     converts: bool,
+    consume: bool,
 ) -> _Builder:
     """``model_dump(exclude_none=True)`` of one instance, normalised like :func:`_walk`.
 
@@ -379,7 +391,8 @@ def _model_builder(
         "_convert_unit": _convert_unit,
         "_CANONICAL_UNITS": CANONICAL_UNITS,
     }
-    lines = ["def build(instance):", "    document = instance.__dict__.copy()"]
+    own = "instance.__dict__" if consume else "instance.__dict__.copy()"
+    lines = ["def build(instance):", f"    document = {own}"]
     for name in nullable:
         lines += [f"    if document[{name!r}] is None:", f"        del document[{name!r}]"]
     for name in times:
@@ -427,9 +440,9 @@ def _model_builder(
     return build
 
 
-def _event_builders() -> _Builders:
+def _event_builders(*, consume: bool) -> _Builders:
     """Builders of the event models whose whole schema dumps plain field values."""
-    compiler = _BuilderCompiler()
+    compiler = _BuilderCompiler(consume=consume)
     return {
         model: compiler.builders[model]
         for model in EVENT_MODELS
@@ -437,11 +450,12 @@ def _event_builders() -> _Builders:
     }
 
 
-_EVENT_BUILDERS: Final = _event_builders()
+_EVENT_BUILDERS: Final = _event_builders(consume=False)
+_CONSUMING_BUILDERS: Final = _event_builders(consume=True)
 
 
 def adopt_builder(variant: type[BaseModel], model: type[BaseModel]) -> bool:
-    """Let ``variant`` use the document builder of ``model``; whether there is one.
+    """Let ``variant`` use the document builders of ``model``; whether there are any.
 
     For a subclass of a contract event model that only relaxes what it accepts, with the
     same fields in the same order (intake's submission models, whose id may be missing): the
@@ -450,7 +464,18 @@ def adopt_builder(variant: type[BaseModel], model: type[BaseModel]) -> bool:
     if list(variant.model_fields) != list(model.model_fields) or model not in _EVENT_BUILDERS:
         return False
     _EVENT_BUILDERS[variant] = _EVENT_BUILDERS[model]
+    _CONSUMING_BUILDERS[variant] = _CONSUMING_BUILDERS[model]
     return True
+
+
+def _built(builders: _Builders, event: BaseModel) -> dict[str, Any] | None:
+    build = builders.get(type(event))
+    if build is None:
+        return None
+    try:
+        return build(event)
+    except Exception:  # _NotBuildable, _Inconsistent, OverflowError, a KeyError of a subclass
+        return None
 
 
 def event_document(event: BaseModel) -> dict[str, Any] | None:
@@ -460,10 +485,15 @@ def event_document(event: BaseModel) -> dict[str, Any] | None:
     an event that does not normalise cleanly (a contradicting ``original``, a time that
     overflows in UTC). ``model_dump`` and :func:`normalise_document` then say what happens.
     """
-    build = _EVENT_BUILDERS.get(type(event))
-    if build is None:
-        return None
-    try:
-        return build(event)
-    except Exception:  # _NotBuildable, _Inconsistent, OverflowError, a KeyError of a subclass
-        return None
+    return _built(_EVENT_BUILDERS, event)
+
+
+def take_event_document(event: BaseModel) -> dict[str, Any] | None:
+    """:func:`event_document`, built in the instances' own field dicts instead of copies.
+
+    For an event that nothing else holds, such as one just validated from bytes: copying
+    the dict of every model in it cost about 0.5 of intake's 15 µs per event. The instance is
+    unusable afterwards, also after None (it may be half rewritten), so the caller starts
+    again from the input then.
+    """
+    return _built(_CONSUMING_BUILDERS, event)

@@ -28,6 +28,7 @@ from services.intake.normalise import (
     encode_document,
     event_document,
     normalise_document,
+    take_event_document,
 )
 from services.intake.programmes import ProgrammeRegistry
 from services.intake.rejection import ReasonCode, Rejection, rejection_from_validation
@@ -176,12 +177,14 @@ class SubmissionValidator:
             except ValidationError:
                 pass
             else:
-                document = event_document(event)
+                # Read before the document is built in the event's own dicts.
+                type_name, derive_id = event.type, event.id is None
+                document = take_event_document(event)
                 if document is not None:
                     refused = self.registry.check(document)
                     if refused is not None:
                         return refused
-                    return self._accepted(event, document, derive_id=event.id is None)
+                    return self._accepted(type_name, document, derive_id=derive_id)
             try:
                 parsed = orjson.loads(raw)
             except orjson.JSONDecodeError:
@@ -241,10 +244,10 @@ class SubmissionValidator:
                 normalise_document(document)
             except NormalisationError as exc:
                 return exc.rejection
-        return self._accepted(event, document, derive_id=derive_id)
+        return self._accepted(event.type, document, derive_id=derive_id)
 
     @staticmethod
-    def _accepted(event: Event, document: dict[str, Any], *, derive_id: bool) -> Accepted:
+    def _accepted(type_name: str, document: dict[str, Any], *, derive_id: bool) -> Accepted:
         """The wire form of a normalised document (its id derived first if it has none)."""
         if derive_id:
             document["id"] = derive_event_id(document)
@@ -253,7 +256,7 @@ class SubmissionValidator:
         value = encode_document(document)
         return _tuple_new(
             Accepted,
-            (document["id"], event.type, subject.encode(), value, derive_id, content_digest(value)),
+            (document["id"], type_name, subject.encode(), value, derive_id, content_digest(value)),
         )
 
 

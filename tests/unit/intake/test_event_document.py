@@ -20,6 +20,7 @@ from services.intake.normalise import (
     encode_document,
     event_document,
     normalise_document,
+    take_event_document,
 )
 from services.intake.rejection import Rejection
 from services.intake.service import IntakeDomain
@@ -34,12 +35,17 @@ def _reference(event: Any) -> dict[str, Any]:
 
 
 def _assert_same(event: Any) -> None:
+    """Both builders give the dump: the copying one, and the consuming one on a twin."""
+    twin = event.model_copy(deep=True)
     built = event_document(event)
     assert built is not None
     reference = _reference(event)
-    assert built == reference
-    # Same keys in the same order at every level, so the same wire bytes.
-    assert encode_document(built) == encode_document(reference)
+    taken = take_event_document(twin)
+    for document in (built, taken):
+        assert document == reference
+        # Same keys in the same order at every level, so the same wire bytes.
+        assert document is not None
+        assert encode_document(document) == encode_document(reference)
 
 
 def _examples(model: type[BaseModel]) -> list[dict[str, Any]]:
@@ -229,6 +235,29 @@ class _Holder(BaseModel):
 def test_models_that_serialise_other_than_their_fields_get_no_builder() -> None:
     assert _custom_serialisation(_Holder.__pydantic_core_schema__)
     assert not any(_custom_serialisation(m.__pydantic_core_schema__) for m in EVENT_MODELS)
+
+
+class _Inner(BaseModel):
+    value: int = 1
+
+
+class _SharedDefault(BaseModel):
+    inner: _Inner = _Inner()
+
+
+def test_a_model_instance_as_a_default_gets_no_builder() -> None:
+    """Every event omitting the field would hold that one instance, which a consuming
+    builder would rewrite for all of them."""
+    assert _BuilderCompiler().compile(_Inner)
+    assert not _BuilderCompiler(consume=True).compile(_SharedDefault)
+
+
+def test_the_consuming_builder_builds_in_the_instances_own_dicts() -> None:
+    event = EVENT_ADAPTER.validate_python(ex.contact(event_id="evt-7"))
+    data = event.data.__dict__
+    document = take_event_document(event)
+    assert document is not None
+    assert document["data"] is data
 
 
 def test_unknown_field_types_get_no_builder() -> None:
