@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -149,3 +150,29 @@ def test_times_are_written_in_utc_with_z(domain: IntakeDomain) -> None:
     assert b'"time":"2026-03-02T09:30:00Z"' in accepted.value
     assert b"+01:00" not in accepted.value
     assert b"-05:00" not in accepted.value
+
+
+@pytest.mark.parametrize(
+    ("sent", "written"),
+    [
+        ("2026-03-02T09:30:00Z", "2026-03-02T09:30:00Z"),
+        ("2026-03-02T09:30:00+00:00", "2026-03-02T09:30:00Z"),
+        ("2026-03-02T09:30:00-00:00", "2026-03-02T09:30:00Z"),
+        ("2026-03-02T09:30:00.250+00:00", "2026-03-02T09:30:00.250000Z"),
+        ("2026-03-02T10:30:00+01:00", "2026-03-02T09:30:00Z"),
+        ("2026-03-02T03:45:00-05:45", "2026-03-02T09:30:00Z"),
+    ],
+)
+def test_every_utc_spelling_and_offset_is_written_as_the_same_z_time(
+    domain: IntakeDomain, sent: str, written: str
+) -> None:
+    """Whatever the sender's spelling or offset, the same instant gives the same wire form
+    and derived id, on both paths."""
+    submission = ex.contact(time=sent)
+    one_pass = domain.validator.from_bytes(json.dumps(submission).encode())
+    assert isinstance(one_pass, Accepted)
+    assert one_pass == domain.validator.from_object(submission)
+    assert f'"time":"{written}"'.encode() in one_pass.value
+    in_utc = domain.validator.from_object(ex.contact(time=written.replace("Z", "+00:00")))
+    assert isinstance(in_utc, Accepted)
+    assert (in_utc.event_id, in_utc.value) == (one_pass.event_id, one_pass.value)
