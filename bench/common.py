@@ -260,8 +260,13 @@ class GroupProgress:
         """Polls until ``group`` has committed ``target``; returns the moments (perf_counter)
         ``stable`` (assigned and consuming: process start-up and group join are over),
         ``first_commit`` and ``done``, and ``first_count``, the records committed by the first
-        commit. ``on_mark(name)`` is called as each moment is seen (e.g. to read CPU time)."""
+        commit. ``on_mark(name)`` is called as each moment is seen (e.g. to read CPU time).
+
+        ``done`` is seen up to one interval late, which counts against the measured service:
+        about 2 % of a 1.3 s intake run at 50 ms. Past 90 % of the target the interval is a
+        tenth, so the lag is a few milliseconds for a few more cheap requests."""
         deadline = time.monotonic() + timeout_s
+        total = sum(target.values())
         marks: dict[str, float] = {}
 
         def mark(name: str, at: float) -> None:
@@ -285,8 +290,8 @@ class GroupProgress:
             if alive is not None and (problem := alive()) is not None:
                 raise RuntimeError(problem)
             if time.monotonic() > deadline:
-                raise TimeoutError(f"group {group} committed {done} of {sum(target.values())}")
-            await asyncio.sleep(interval_s)
+                raise TimeoutError(f"group {group} committed {done} of {total}")
+            await asyncio.sleep(interval_s if done < 0.9 * total else interval_s / 10)
 
 
 # --------------------------------------------------------------------------- processes
