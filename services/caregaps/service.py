@@ -27,12 +27,12 @@ from pydantic import ValidationError
 
 from schemas.events import EVENT_ADAPTER, ClockTickEvent, Event
 from services.caregaps import native
-from services.caregaps.engine import Change, step
+from services.caregaps.engine import RENDERED, Change, step
 from services.caregaps.ordering import TickAligner
 from services.caregaps.policy import PolicySet, policy_from_mapping
 from services.caregaps.rules.facts import epoch
 from services.caregaps.settings import CLOCK_TOPIC, EVENTS_TOPIC, EngineSettings
-from services.caregaps.state import ParticipantState
+from services.caregaps.state import ENCODED_GAPS, ParticipantState
 from services.caregaps.store import HEADER_NEXT_DUE, HEADER_POLICY, PartitionStore
 from services.runtime.gc_tuning import tune_gc
 from services.runtime.health import Health
@@ -122,6 +122,9 @@ class CareGapsProcessor:
     ) -> None:
         self.kafka = kafka
         self.settings = settings
+        # Both rendering caches are process-wide, like the serialisers they stand in for.
+        for renderings in (RENDERED, ENCODED_GAPS):
+            renderings.participants = settings.rendering_cache_participants
         self.policy = policy
         self.fingerprint = policy.fingerprint()
         self.metrics = metrics

@@ -42,6 +42,10 @@ class EngineSettings(BaseSettings):
     max_held_events: int = Field(default=50_000, ge=1)
     #: Decoded states kept in memory per partition; others stay as bytes.
     max_decoded_states: int = Field(default=50_000, ge=100)
+    #: Participants whose serialised gaps this process keeps for reuse, in each of its two
+    #: caches (change records, state writes: renderings.py). Beyond it the least recently
+    #: changed are serialised again: same bytes, more CPU. About 2 KB per participant each.
+    rendering_cache_participants: int = Field(default=16_384, ge=1)
     ops_host: str = "0.0.0.0"  # noqa: S104 - health and metrics for the orchestrator
     #: Port of /healthz, /readyz, /metrics; None or 0 disables the endpoint.
     ops_port: int | None = Field(default=8082, ge=0, le=65_535)

@@ -8,7 +8,13 @@ from typing import NamedTuple
 import orjson
 import pytest
 
+from services.caregaps.engine import RENDERED
+from services.caregaps.policy import PolicySet
 from services.caregaps.renderings import GapRenderings
+from services.caregaps.service import CareGapsProcessor
+from services.caregaps.settings import EngineSettings
+from services.caregaps.state import ENCODED_GAPS
+from services.runtime.settings import KafkaSettings
 
 
 class Gap(NamedTuple):
@@ -74,3 +80,15 @@ def test_the_least_recently_used_participant_is_forgotten_first(
     assert len(cache) == 3
     _serialised(cache, "p-b", Gap("A", "open"))  # forgotten: serialised again
     assert cache.rendered == 5
+
+
+def test_the_engine_sizes_both_process_wide_caches_from_its_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PEERLINK_CAREGAPS_RENDERING_CACHE_PARTICIPANTS", "50000")
+    before = (RENDERED.participants, ENCODED_GAPS.participants)
+    try:
+        CareGapsProcessor(kafka=KafkaSettings(), settings=EngineSettings(), policy=PolicySet())
+        assert (RENDERED.participants, ENCODED_GAPS.participants) == (50_000, 50_000)
+    finally:
+        RENDERED.participants, ENCODED_GAPS.participants = before
