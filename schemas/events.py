@@ -340,11 +340,12 @@ class PeerContactLogged(ContractModel):
 
     @model_validator(mode="after")
     def _coherent(self) -> Self:
-        if self.detail is not None:
+        detail = self.detail
+        if detail is not None:
             allowed = _DETAILS_BY_MODEL[self.support_model]
-            if self.detail.kind not in allowed:
+            if detail.kind not in allowed:
                 raise ValueError(
-                    f"a {self.detail.kind} detail cannot be logged by the "
+                    f"a {detail.kind} detail cannot be logged by the "
                     f"{self.support_model.value} model (allowed: {sorted(allowed)})"
                 )
         for name in ("key_functions", "topics", "barriers"):

@@ -8,8 +8,9 @@ Conversions follow care_gap_rules.md section 3.5 (IFCC master equation; glucose 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import AwareDatetime, Field, model_validator
 
@@ -73,6 +74,18 @@ def uacr_mg_g(value: float, unit: str) -> float:
     if unit == "mg/mmol":
         return round(value * UACR_MG_G_PER_MG_MMOL, 1)
     raise ValueError(f"unknown UACR unit {unit!r}")
+
+
+def _rounded_within(
+    convert: Callable[[float, str], float], measurement: Any, low: float, high: float
+) -> bool:
+    """Whether a measurement's value, converted and rounded as ``convert`` does, is in range.
+
+    The plausibility checks first compare the unrounded conversion, which costs a fraction of
+    ``round()``: rounding is monotonic and the bounds are exact at its precision, so a value in
+    range before rounding is in range after. Only one outside is checked again here.
+    """
+    return bool(low <= convert(measurement.value, measurement.unit) <= high)
 
 
 class MeasurementSource(StrEnum):
@@ -142,8 +155,11 @@ class Hba1c(_Measurement):
     @model_validator(mode="after")
     def _plausible(self) -> Self:
         # 3-20 % (9-195 mmol/mol) spans every HbA1c a lab reports; beyond is a unit mix-up.
-        percent = hba1c_percent(self.value, self.unit)
-        if not 3.0 <= percent <= 20.0:
+        percent = self.value
+        if self.unit != "%":
+            percent = NGSP_PERCENT_PER_IFCC * percent + NGSP_PERCENT_AT_IFCC_ZERO
+        # Checked as hba1c_percent rounds it only when outside (see _rounded_within).
+        if not 3.0 <= percent <= 20.0 and not _rounded_within(hba1c_percent, self, 3.0, 20.0):
             raise ValueError("HbA1c is outside the possible range 3-20 % (9-195 mmol/mol)")
         return self
 
@@ -182,8 +198,10 @@ class Glucose(_Measurement):
 
     @model_validator(mode="after")
     def _plausible(self) -> Self:
-        mg_dl = glucose_mg_dl(self.value, self.unit)
-        if not 10 <= mg_dl <= 1500:
+        mg_dl = self.value
+        if self.unit != "mg/dL":
+            mg_dl *= GLUCOSE_MG_DL_PER_MMOL_L
+        if not 10 <= mg_dl <= 1500 and not _rounded_within(glucose_mg_dl, self, 10, 1500):
             raise ValueError("glucose is outside the possible range 10-1500 mg/dL (0.6-83 mmol/L)")
         return self
 
@@ -252,7 +270,8 @@ class Uacr(_Measurement):
 
     @model_validator(mode="after")
     def _plausible(self) -> Self:
-        if uacr_mg_g(self.value, self.unit) > 30_000:
+        mg_g = self.value if self.unit == "mg/g" else self.value * UACR_MG_G_PER_MG_MMOL
+        if mg_g > 30_000 and not _rounded_within(uacr_mg_g, self, 0, 30_000):
             raise ValueError("UACR is above the possible 30000 mg/g")
         return self
 

@@ -4,12 +4,12 @@ Works on the *document* of a validated event (``model_dump``, so defaults are fi
 values are typed), which is then serialised once; rewriting the frozen models instead would
 copy them field by field and cost more than the validation itself.
 
-:func:`event_document` is the hot path: it builds that document straight from the validated
-models with a builder compiled once per contract model, normalising as it goes, for about a
-third less CPU than ``model_dump`` followed by :func:`normalise_document`. It returns exactly
-what those two would (tests compare them); for a model it cannot prove that of, or an event
-that does not normalise cleanly, the caller takes the ``model_dump`` path instead.
-:func:`take_event_document` does the same without copying, for an event about to be dropped.
+:func:`event_document` builds that document straight from the validated models with a
+builder compiled once per contract model, normalising as it goes, for about a third less CPU
+than ``model_dump`` followed by :func:`normalise_document`. It returns exactly what those two
+would (tests compare them); for a model it cannot prove that of, or an event that does not
+normalise cleanly, the caller takes the ``model_dump`` path instead. (Submission bytes skip the
+models altogether: ``services.intake.documents``.)
 
 * Every aware datetime anywhere in the event is converted to UTC, so downstream day-window
   comparisons (care_gap_rules.md 6.14) never depend on the sender's offset.
@@ -46,13 +46,14 @@ __all__ = [
     "CANONICAL_UNITS",
     "EVENT_ID_NAMESPACE",
     "NormalisationError",
-    "adopt_builder",
     "canonical_json",
+    "convert_unit",
+    "converts_units",
+    "custom_serialisation",
     "derive_event_id",
     "encode_document",
     "event_document",
     "normalise_document",
-    "take_event_document",
 ]
 
 #: Namespace of derived event ids (uuid5 of URL "urn:peerlink:intake:event-id"); changing it
@@ -88,7 +89,12 @@ class _Inconsistent(Exception):
         self.detail = detail
 
 
-def _convert_unit(measurement: dict[str, Any]) -> None:
+def convert_unit(measurement: dict[str, Any]) -> None:
+    """The measurement in its kind's canonical unit, the submitted quantity in ``original``.
+
+    Raises ``_Inconsistent`` (internal: located by :func:`normalise_document`) when a given
+    ``original`` contradicts the value.
+    """
     unit, convert, tolerance = CANONICAL_UNITS[measurement["kind"]]
     original = measurement.get("original")
     if measurement["unit"] != unit:
@@ -126,7 +132,7 @@ def _walk(document: dict[str, Any]) -> None:
         elif kind is dt.datetime and item.tzinfo is not _UTC:  # aware by contract
             document[key] = item.astimezone(_UTC)
     if "unit" in document and document.get("kind") in CANONICAL_UNITS:
-        _convert_unit(document)
+        convert_unit(document)
 
 
 def _walk_items(items: list[Any] | tuple[Any, ...]) -> list[Any] | tuple[Any, ...]:
@@ -291,7 +297,18 @@ def _kind(annotation: Any) -> _Kind | None:
     return None
 
 
-def _custom_serialisation(schema: Any) -> bool:
+def converts_units(model: type[BaseModel]) -> bool:
+    """Whether instances of ``model`` may hold a measurement that :func:`convert_unit` converts."""
+    fields = model.model_fields
+    if "unit" not in fields or "kind" not in fields:
+        return False
+    kind = fields["kind"].annotation
+    return typing.get_origin(kind) is not typing.Literal or any(
+        k in CANONICAL_UNITS for k in typing.get_args(kind)
+    )
+
+
+def custom_serialisation(schema: Any) -> bool:
     """Whether a core schema serialises anything other than field values under field names."""
     if isinstance(schema, dict):
         if (
@@ -304,18 +321,16 @@ def _custom_serialisation(schema: Any) -> bool:
             or schema.get("serialize_by_alias")
         ):
             return True
-        return any(_custom_serialisation(value) for value in schema.values())
+        return any(custom_serialisation(value) for value in schema.values())
     if isinstance(schema, list | tuple):
-        return any(_custom_serialisation(value) for value in schema)
+        return any(custom_serialisation(value) for value in schema)
     return False
 
 
 class _BuilderCompiler:
-    """Builders of models and of every model they hold (``consume``: no copies, see
-    :func:`take_event_document`)."""
+    """Builders of models and of every model they hold."""
 
-    def __init__(self, *, consume: bool = False) -> None:
-        self.consume = consume
+    def __init__(self) -> None:
         self.builders: _Builders = {}
         self._failed: set[type[BaseModel]] = set()
 
@@ -334,10 +349,6 @@ class _BuilderCompiler:
             kind = _kind(field.annotation)
             if kind is None or not all(self.compile(m) for m in kind.models):
                 return False
-            if isinstance(field.default, BaseModel):
-                # One instance shared by every event that omits the field: a consuming builder
-                # would rewrite it (the contract models have none; a test checks the refusal).
-                return False
             # Only the declared classes: the dump of an instance of a subclass is not its own.
             declared = {m: self.builders[m] for m in kind.models}
             if kind.shape == "inert":
@@ -349,20 +360,12 @@ class _BuilderCompiler:
                 singles.append((name, declared))
             elif kind.shape == "models":
                 sequences.append((name, declared))
-        fields = model.model_fields
-        converts = "unit" in fields and "kind" in fields
-        if converts:
-            kinds = typing.get_args(fields["kind"].annotation)
-            converts = typing.get_origin(fields["kind"].annotation) is not typing.Literal or any(
-                k in CANONICAL_UNITS for k in kinds
-            )
         self.builders[model] = _model_builder(
             nullable=tuple(nullable),
             times=tuple(times),
             singles=tuple(singles),
             sequences=tuple(sequences),
-            converts=converts,
-            consume=self.consume,
+            converts=converts_units(model),
         )
         self._failed.discard(model)
         return True
@@ -375,7 +378,6 @@ def _model_builder(
     singles: tuple[tuple[str, _Builders], ...],
     sequences: tuple[tuple[str, _Builders], ...],
     converts: bool,
-    consume: bool,
 ) -> _Builder:
     """``model_dump(exclude_none=True)`` of one instance, normalised like :func:`_walk`.
 
@@ -388,11 +390,10 @@ def _model_builder(
         "_datetime": dt.datetime,
         "_UTC": _UTC,
         "_NotBuildable": _NotBuildable,
-        "_convert_unit": _convert_unit,
+        "convert_unit": convert_unit,
         "_CANONICAL_UNITS": CANONICAL_UNITS,
     }
-    own = "instance.__dict__" if consume else "instance.__dict__.copy()"
-    lines = ["def build(instance):", f"    document = {own}"]
+    lines = ["def build(instance):", "    document = instance.__dict__.copy()"]
     for name in nullable:
         lines += [f"    if document[{name!r}] is None:", f"        del document[{name!r}]"]
     for name in times:
@@ -432,7 +433,7 @@ def _model_builder(
     if converts:
         lines += [
             '    if "unit" in document and document.get("kind") in _CANONICAL_UNITS:',
-            "        _convert_unit(document)",
+            "        convert_unit(document)",
         ]
     lines.append("    return document")
     exec(compile("\n".join(lines), "<intake document builder>", "exec"), namespace)  # noqa: S102
@@ -440,42 +441,17 @@ def _model_builder(
     return build
 
 
-def _event_builders(*, consume: bool) -> _Builders:
+def _event_builders() -> _Builders:
     """Builders of the event models whose whole schema dumps plain field values."""
-    compiler = _BuilderCompiler(consume=consume)
+    compiler = _BuilderCompiler()
     return {
         model: compiler.builders[model]
         for model in EVENT_MODELS
-        if not _custom_serialisation(model.__pydantic_core_schema__) and compiler.compile(model)
+        if not custom_serialisation(model.__pydantic_core_schema__) and compiler.compile(model)
     }
 
 
-_EVENT_BUILDERS: Final = _event_builders(consume=False)
-_CONSUMING_BUILDERS: Final = _event_builders(consume=True)
-
-
-def adopt_builder(variant: type[BaseModel], model: type[BaseModel]) -> bool:
-    """Let ``variant`` use the document builders of ``model``; whether there are any.
-
-    For a subclass of a contract event model that only relaxes what it accepts, with the
-    same fields in the same order (intake's submission models, whose id may be missing): the
-    builder reads the instance's fields, so its document is the one ``model`` would give.
-    """
-    if list(variant.model_fields) != list(model.model_fields) or model not in _EVENT_BUILDERS:
-        return False
-    _EVENT_BUILDERS[variant] = _EVENT_BUILDERS[model]
-    _CONSUMING_BUILDERS[variant] = _CONSUMING_BUILDERS[model]
-    return True
-
-
-def _built(builders: _Builders, event: BaseModel) -> dict[str, Any] | None:
-    build = builders.get(type(event))
-    if build is None:
-        return None
-    try:
-        return build(event)
-    except Exception:  # _NotBuildable, _Inconsistent, OverflowError, a KeyError of a subclass
-        return None
+_EVENT_BUILDERS: Final = _event_builders()
 
 
 def event_document(event: BaseModel) -> dict[str, Any] | None:
@@ -485,15 +461,10 @@ def event_document(event: BaseModel) -> dict[str, Any] | None:
     an event that does not normalise cleanly (a contradicting ``original``, a time that
     overflows in UTC). ``model_dump`` and :func:`normalise_document` then say what happens.
     """
-    return _built(_EVENT_BUILDERS, event)
-
-
-def take_event_document(event: BaseModel) -> dict[str, Any] | None:
-    """:func:`event_document`, built in the instances' own field dicts instead of copies.
-
-    For an event that nothing else holds, such as one just validated from bytes: copying
-    the dict of every model in it cost about 0.5 of intake's 15 µs per event. The instance is
-    unusable afterwards, also after None (it may be half rewritten), so the caller starts
-    again from the input then.
-    """
-    return _built(_CONSUMING_BUILDERS, event)
+    build = _EVENT_BUILDERS.get(type(event))
+    if build is None:
+        return None
+    try:
+        return build(event)
+    except Exception:  # _NotBuildable, _Inconsistent, OverflowError, a KeyError of a subclass
+        return None

@@ -14,27 +14,27 @@ Only participant events are accepted; clock ticks and care-gap changes are inter
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final, NamedTuple, Union, cast
+from typing import Any, Final, NamedTuple
 
 import orjson
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_model
+from pydantic import BaseModel, ValidationError, create_model
 
 from schemas.base import EventId
 from schemas.events import EVENT_ADAPTER, EVENT_MODELS, Event, event_type, parse_event
+from services.intake.documents import DocumentValidator
 from services.intake.normalise import (
     NormalisationError,
-    adopt_builder,
     derive_event_id,
     encode_document,
     event_document,
     normalise_document,
-    take_event_document,
 )
 from services.intake.programmes import ProgrammeRegistry
 from services.intake.rejection import ReasonCode, Rejection, rejection_from_validation
 
 __all__ = [
     "ACCEPTED_TYPES",
+    "SUBMISSION_DOCUMENTS",
     "Accepted",
     "SubmissionValidator",
     "content_digest",
@@ -66,37 +66,27 @@ _PENDING_ID: Final = "pending"
 
 
 def _submission_model(model: type[BaseModel]) -> type[BaseModel]:
-    """``model`` as a sender may submit it: the id may be missing or null (then derived).
-
-    It shares ``model``'s document builder; without one, its events take the general path
-    (a unit test requires every accepted type to pass without it).
-    """
-    variant = create_model(
+    """``model`` as a sender may submit it: the id may be missing or null (then derived)."""
+    return create_model(
         f"{model.__name__}Submission",
         __base__=model,
         __module__=__name__,
         id=(EventId | None, None),
     )
-    adopt_builder(variant, model)
-    return variant
 
 
-#: Validates submission bytes in one pass (pydantic parses the JSON itself, no dict first):
-#: the accepted event types only, with an optional id. The contract models forbid NaN and
-#: infinities, which this parser would otherwise read and the general path's JSON parser
-#: refuses, so both paths accept exactly the same submissions (a unit test compares them).
-_SUBMISSION_MODELS: Final = tuple(
-    _submission_model(m) for m in EVENT_MODELS if event_type(m) in ACCEPTED_TYPES
+#: Validates submission bytes in one pass, straight into the normalised document (pydantic
+#: parses the JSON itself, no dict first, no model instances): the accepted event types only,
+#: with an optional id, which keeps its place in the document until it is derived. The
+#: contract models forbid NaN and infinities, which this parser would otherwise read and the
+#: general path's JSON parser refuses, so both paths accept the same submissions (a unit test
+#: compares them, and requires every accepted type to be compiled).
+SUBMISSION_DOCUMENTS: Final = DocumentValidator(
+    {event_type(m): _submission_model(m) for m in EVENT_MODELS if event_type(m) in ACCEPTED_TYPES},
+    discriminator="type",
+    keep_none=("id",),
 )
-_validate_submission_json: Final = TypeAdapter[Any](
-    cast(
-        Any,
-        Annotated[
-            Union[_SUBMISSION_MODELS],  # noqa: UP007 (a tuple of classes made at run time)
-            Field(discriminator="type"),
-        ],
-    )
-).validator.validate_json
+_validate_document: Final = SUBMISSION_DOCUMENTS.validate_json
 
 
 class Accepted(NamedTuple):
@@ -169,22 +159,19 @@ class SubmissionValidator:
 
     def from_bytes(self, raw: bytes | None) -> Accepted | Rejection:
         if raw and len(raw) <= self.max_message_bytes:
-            # The Kafka hot path: parse and validate in one pass. Whatever it refuses (or an
-            # event the document builder does not take) goes the general way below, which
-            # says precisely what is wrong; a refusal costs a second parse, a valid event one.
+            # The Kafka hot path: bytes to normalised document in one pass. Whatever it
+            # refuses, for whatever reason (services/intake/documents.py), goes the general
+            # way below, which decides and says precisely what is wrong; a refusal costs a
+            # second parse, a valid event one.
             try:
-                event = _validate_submission_json(raw)
-            except ValidationError:
+                document = _validate_document(raw)
+            except Exception:  # noqa: S110 (the general path below decides, and says why)
                 pass
             else:
-                # Read before the document is built in the event's own dicts.
-                type_name, derive_id = event.type, event.id is None
-                document = take_event_document(event)
-                if document is not None:
-                    refused = self.registry.check(document)
-                    if refused is not None:
-                        return refused
-                    return self._accepted(type_name, document, derive_id=derive_id)
+                refused = self.registry.check(document)
+                if refused is not None:
+                    return refused
+                return self._accepted(document["type"], document, derive_id=document["id"] is None)
             try:
                 parsed = orjson.loads(raw)
             except orjson.JSONDecodeError:

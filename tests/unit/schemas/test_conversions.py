@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Callable
 
-from schemas.measurements import glucose_mg_dl, hba1c_percent, uacr_mg_g
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from schemas.measurements import (
+    Glucose,
+    Hba1c,
+    Uacr,
+    glucose_mg_dl,
+    hba1c_percent,
+    uacr_mg_g,
+)
+
+T = "2026-03-02T09:30:00+00:00"
 
 
 @pytest.mark.parametrize(
@@ -31,3 +43,46 @@ def test_uacr_mg_mmol_to_mg_g() -> None:
 def test_unknown_unit_raises(convert: object) -> None:
     with pytest.raises(ValueError, match="unknown"):
         convert(1.0, "stones")  # type: ignore[operator]
+
+
+_NEAR_BOUNDS: list[tuple[type[BaseModel], str, Callable[[float, str], float], float, float]] = [
+    (Glucose, "mmol/L", glucose_mg_dl, 10, 1500),
+    (Glucose, "mg/dL", glucose_mg_dl, 10, 1500),
+    (Hba1c, "mmol/mol", hba1c_percent, 3.0, 20.0),
+    (Hba1c, "%", hba1c_percent, 3.0, 20.0),
+    (Uacr, "mg/mmol", uacr_mg_g, 0, 30_000),
+]
+
+
+@pytest.mark.parametrize(
+    ("model", "unit", "convert", "low", "high"),
+    _NEAR_BOUNDS,
+    ids=[f"{model.__name__}-{unit}" for model, unit, *_ in _NEAR_BOUNDS],
+)
+def test_plausibility_is_judged_on_the_rounded_conversion(
+    model: type[BaseModel],
+    unit: str,
+    convert: Callable[[float, str], float],
+    low: float,
+    high: float,
+) -> None:
+    """The checks compare the unrounded conversion first (cheaper): values that only round
+    into range, or only out of it, must be judged as the rounded conversion says."""
+    kind = model.model_fields["kind"].default
+    factor = convert(1000.0, unit) / 1000.0 if unit not in ("%", "mg/dL") else 1.0
+    offset = convert(0.0, unit) if unit == "mmol/mol" else 0.0
+    for bound in (low, high):
+        centre = (bound - offset) / factor
+        for step in range(-40, 41):
+            value = centre * (1 + step * 1e-4)
+            if value < 0:
+                continue
+            expected = low <= convert(value, unit) <= high
+            submission = {"kind": kind, "value": value, "unit": unit, "effective_at": T}
+            try:
+                model.model_validate({**submission, "source": "clinic_lab"})
+            except ValidationError:
+                accepted = False
+            else:
+                accepted = True
+            assert accepted is expected, (value, unit)
