@@ -32,7 +32,12 @@ from typing import Any, Final
 from pydantic import BaseModel
 from pydantic_core import SchemaValidator, core_schema
 
-from services.intake.normalise import convert_unit, converts_units, custom_serialisation
+from services.intake.normalise import (
+    CANONICAL_UNITS,
+    convert_unit,
+    converts_units,
+    custom_serialisation,
+)
 
 __all__ = ["DocumentValidator", "NotCompilable", "document_schema"]
 
@@ -123,7 +128,7 @@ def _finisher(
             for check in checks:
                 if check(view) is not view:
                     raise ValueError("a model validator replaced the instance")
-        if converts and "unit" in document:
+        if converts and "unit" in document and document.get("kind") in CANONICAL_UNITS:
             convert_unit(document)
         return document
 
@@ -214,7 +219,8 @@ class _Compiler:
         ):
             raise NotCompilable(f"{cls.__name__}: not a plain model")
         config = dict(schema.get("config") or {})
-        if config.get("extra_fields_behavior", "ignore") == "allow":
+        extra = fields_schema.get("extra_behavior") or config.get("extra_fields_behavior")
+        if extra == "allow":
             raise NotCompilable(f"{cls.__name__}: keeps extra fields")
         fields: dict[str, Any] = {}
         shape: _Shape = {}
@@ -226,7 +232,7 @@ class _Compiler:
             )
         document = core_schema.typed_dict_schema(
             fields,
-            extra_behavior=config.get("extra_fields_behavior", "ignore"),
+            extra_behavior=extra or "ignore",
             config=config,  # type: ignore[arg-type]
         )
         if checks or converts_units(cls):
