@@ -18,8 +18,8 @@ models altogether: ``services.intake.documents``.)
   kept in ``original``. A submission that already carries ``original`` must be consistent
   with it, otherwise it is rejected rather than silently trusted.
 * An event without an id gets ``uuid5(namespace, canonical JSON of the normalised event)``
-  (sorted keys, no nulls, UTC times, the id itself excluded), so a resend is a duplicate,
-  not a new event.
+  (its wire form with an empty id: contract field order, no nulls, UTC times), so a resend is
+  a duplicate, not a new event.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ __all__ = [
     "converts_units",
     "custom_serialisation",
     "derive_event_id",
+    "encode_deriving_id",
     "encode_document",
     "event_document",
     "normalise_document",
@@ -69,7 +70,6 @@ CANONICAL_UNITS: Final[dict[str, tuple[str, Callable[[float, str], float], float
 
 _UTC = dt.UTC
 _JSON_OPTIONS = orjson.OPT_UTC_Z
-_CANONICAL_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_SORT_KEYS
 
 
 class NormalisationError(ValueError):
@@ -213,13 +213,17 @@ def normalise_document(document: dict[str, Any]) -> None:
 
 
 def canonical_json(document: dict[str, Any]) -> bytes:
-    """The content a derived id is computed over: sorted keys, UTC times, no id."""
-    content = document.copy()
-    content.pop("id", None)
-    return orjson.dumps(content, option=_CANONICAL_OPTIONS)
+    """The content a derived id is computed over: the wire form with an empty id.
+
+    A normalised document holds its keys in the contract's field order at every level (the
+    dump, the builder and the document schema all keep it) and its times in UTC, so the same
+    content gives the same bytes whatever order and notation it was submitted in.
+    """
+    return encode_document({**document, "id": ""})  # the id keeps its place
 
 
 _EVENT_IDS: Final = Uuid5Namespace(EVENT_ID_NAMESPACE)
+_EMPTY_ID: Final = b'"id":""'
 
 
 def derive_event_id(document: dict[str, Any]) -> str:
@@ -230,6 +234,23 @@ def derive_event_id(document: dict[str, Any]) -> str:
 def encode_document(document: dict[str, Any]) -> bytes:
     """The wire form of a normalised event document."""
     return orjson.dumps(document, option=_JSON_OPTIONS)
+
+
+def encode_deriving_id(document: dict[str, Any]) -> tuple[str, bytes]:
+    """:func:`derive_event_id` and then :func:`encode_document`, from one encoding.
+
+    The canonical form is the wire form with an empty id, so the id is filled into those
+    bytes instead of encoding the document again. That is exact when the empty id occurs once
+    (the envelope's: every other id has at least one character); otherwise the document is
+    encoded again.
+    """
+    document["id"] = ""
+    canonical = orjson.dumps(document, option=_JSON_OPTIONS)
+    event_id = document["id"] = _EVENT_IDS.id(canonical)
+    cut = canonical.find(_EMPTY_ID) + len(_EMPTY_ID) - 1
+    if canonical.find(_EMPTY_ID, cut) != -1:
+        return event_id, encode_document(document)
+    return event_id, canonical[:cut] + event_id.encode() + canonical[cut:]
 
 
 # --------------------------------------------------------------------------- compiled documents

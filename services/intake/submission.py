@@ -24,7 +24,7 @@ from schemas.events import EVENT_ADAPTER, EVENT_MODELS, Event, event_type, parse
 from services.intake.documents import DocumentValidator
 from services.intake.normalise import (
     NormalisationError,
-    derive_event_id,
+    encode_deriving_id,
     encode_document,
     event_document,
     normalise_document,
@@ -236,14 +236,15 @@ class SubmissionValidator:
     @staticmethod
     def _accepted(type_name: str, document: dict[str, Any], *, derive_id: bool) -> Accepted:
         """The wire form of a normalised document (its id derived first if it has none)."""
-        if derive_id:
-            document["id"] = derive_event_id(document)
         subject = document.get("subject")
         assert isinstance(subject, str)  # every accepted type is a participant event
-        value = encode_document(document)
+        if derive_id:
+            event_id, value = encode_deriving_id(document)
+        else:
+            event_id, value = document["id"], encode_document(document)
         return _tuple_new(
             Accepted,
-            (document["id"], type_name, subject.encode(), value, derive_id, content_digest(value)),
+            (event_id, type_name, subject.encode(), value, derive_id, content_digest(value)),
         )
 
 

@@ -15,6 +15,7 @@ from services.intake.normalise import (
     EVENT_ID_NAMESPACE,
     canonical_json,
     derive_event_id,
+    encode_deriving_id,
     encode_document,
     normalise_document,
 )
@@ -133,15 +134,30 @@ def test_normalising_a_normalised_document_changes_nothing(domain: IntakeDomain)
     assert encode_document(document) == before
 
 
-def test_derived_id_is_over_the_canonical_content_without_the_id(domain: IntakeDomain) -> None:
+def test_derived_id_is_over_the_wire_form_with_an_empty_id(domain: IntakeDomain) -> None:
     document = _accept(domain, ex.consent(event_id="evt-10")).model_dump(exclude_none=True)
     other = {**document, "id": "evt-11"}
     assert canonical_json(document) == canonical_json(other)
     assert derive_event_id(document) == derive_event_id(other)
-    assert b'"id"' not in canonical_json(document)
+    assert canonical_json(document) == encode_document({**document, "id": ""})
+    assert b'"id":""' in canonical_json(document)
     # RFC 4122 version-5 UUID over the canonical bytes.
     expected = uuid.uuid5(EVENT_ID_NAMESPACE, canonical_json(document).decode())
     assert derive_event_id(document) == str(expected)
+
+
+def test_the_id_is_filled_into_the_canonical_bytes_only_where_that_is_exact(
+    domain: IntakeDomain,
+) -> None:
+    """One encoding serves both the id and the wire form, unless another empty "id" precedes
+    the envelope's: then the document is encoded again."""
+    document = _accept(domain, ex.consent(event_id="evt-12")).model_dump(exclude_none=True)
+    ambiguous = {"before": {"id": ""}, **document}
+    for case in (document, ambiguous):
+        expected_id = derive_event_id(case)
+        event_id, value = encode_deriving_id(dict(case))
+        assert event_id == expected_id
+        assert value == encode_document({**case, "id": expected_id})
 
 
 def test_times_are_written_in_utc_with_z(domain: IntakeDomain) -> None:
