@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from schemas.events import parse_event
 from services.intake.rejection import ReasonCode, Rejection
 from services.intake.service import IntakeDomain
+from services.intake.submission import decode_json
 from tests.unit.intake import examples as ex
 
 DOMAIN = IntakeDomain.from_settings(ex.settings())
@@ -88,6 +89,19 @@ def _check_raw(raw: bytes) -> None:
     else:
         assert parse_event(outcome.value) == outcome.event
         assert outcome.key == str(getattr(outcome.event, "subject", "")).encode()
+    # The one-pass path (the document schema) decides exactly as parsing first, then the
+    # models: the same event bytes and id, or the same rejection.
+    parsed = decode_json(raw, max_bytes=DOMAIN.validator.max_message_bytes)
+    general = parsed if isinstance(parsed, Rejection) else DOMAIN.validator.from_object(parsed)
+    if isinstance(general, Rejection):
+        assert isinstance(outcome, Rejection)
+        assert (outcome.code, outcome.reason, outcome.errors) == (
+            general.code,
+            general.reason,
+            general.errors,
+        )
+    else:
+        assert outcome == general
 
 
 def _check_fhir(raw: bytes, *, single: bool) -> None:
