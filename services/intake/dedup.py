@@ -128,15 +128,17 @@ class DuplicateFilter:
         outcomes are module constants).
         """
         now = self._clock()
-        self._expire(now)
+        if not self._front_floor >= now - self.window_s:  # _expire()'s own test, inlined
+            self._expire(now)
         seen = self._seen
         if event_id not in seen:
             seen[event_id] = now  # a new key is already the newest
             self._positions[event_id] = position
             self._digests[event_id] = digest
-            if len(seen) == 1:
+            size = len(seen)
+            if size == 1:
                 self._front_floor = now
-            elif len(seen) > self.max_entries:
+            elif size > self.max_entries:
                 self._evict_oldest()
                 self._front_floor = -math.inf
                 self.evicted_early += 1
