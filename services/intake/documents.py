@@ -12,7 +12,7 @@ document: every model becomes a typed dict with the same fields, constraints and
 * a model validator runs on a view of the validated fields (:func:`_view_class`).
 
 The instance, its field dict, its fields-set and the copy the builder made are never
-allocated: about 2.5 of intake's 14 µs per event in-process, more on a broker-loaded host.
+allocated: intake's handler went from about 15.3 to 14.2 CPU µs per event in-process.
 
 The rewritten schema accepts a *subset* of what the models accept, always with the document
 the model path would give (tests compare both on every example, corpus and generated input).
