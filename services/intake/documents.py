@@ -33,7 +33,6 @@ from pydantic import BaseModel
 from pydantic_core import SchemaValidator, core_schema
 
 from services.intake.normalise import (
-    CANONICAL_UNITS,
     convert_unit,
     converts_units,
     custom_serialisation,
@@ -128,7 +127,7 @@ def _finisher(
             for check in checks:
                 if check(view) is not view:
                     raise ValueError("a model validator replaced the instance")
-        if converts and "unit" in document and document.get("kind") in CANONICAL_UNITS:
+        if converts:
             convert_unit(document)
         return document
 
@@ -235,8 +234,9 @@ class _Compiler:
             extra_behavior=extra or "ignore",
             config=config,  # type: ignore[arg-type]
         )
-        if checks or converts_units(cls):
-            finish = _finisher(tuple(checks), shape, converts=converts_units(cls))
+        converts = converts_units(cls)
+        if checks or converts:
+            finish = _finisher(tuple(checks), shape, converts=converts)
             return core_schema.no_info_after_validator_function(finish, document), shape
         return document, shape
 

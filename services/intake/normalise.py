@@ -92,10 +92,14 @@ class _Inconsistent(Exception):
 def convert_unit(measurement: dict[str, Any]) -> None:
     """The measurement in its kind's canonical unit, the submitted quantity in ``original``.
 
-    Raises ``_Inconsistent`` (internal: located by :func:`normalise_document`) when a given
+    Any other dict (no unit, or a kind without a canonical unit) is left as it is. Raises
+    ``_Inconsistent`` (internal: located by :func:`normalise_document`) when a given
     ``original`` contradicts the value.
     """
-    unit, convert, tolerance = CANONICAL_UNITS[measurement["kind"]]
+    canonical = CANONICAL_UNITS.get(measurement.get("kind"))  # type: ignore[arg-type]
+    if canonical is None or "unit" not in measurement:
+        return
+    unit, convert, tolerance = canonical
     original = measurement.get("original")
     if measurement["unit"] != unit:
         if original is not None:
@@ -131,8 +135,7 @@ def _walk(document: dict[str, Any]) -> None:
                 document[key] = new
         elif kind is dt.datetime and item.tzinfo is not _UTC:  # aware by contract
             document[key] = item.astimezone(_UTC)
-    if "unit" in document and document.get("kind") in CANONICAL_UNITS:
-        convert_unit(document)
+    convert_unit(document)
 
 
 def _walk_items(items: list[Any] | tuple[Any, ...]) -> list[Any] | tuple[Any, ...]:
@@ -245,7 +248,7 @@ def encode_deriving_id(document: dict[str, Any]) -> tuple[str, bytes]:
     encoded again.
     """
     document["id"] = ""
-    canonical = orjson.dumps(document, option=_JSON_OPTIONS)
+    canonical = encode_document(document)
     event_id = document["id"] = _EVENT_IDS.id(canonical)
     cut = canonical.find(_EMPTY_ID) + len(_EMPTY_ID) - 1
     if canonical.find(_EMPTY_ID, cut) != -1:
@@ -412,7 +415,6 @@ def _model_builder(
         "_UTC": _UTC,
         "_NotBuildable": _NotBuildable,
         "convert_unit": convert_unit,
-        "_CANONICAL_UNITS": CANONICAL_UNITS,
     }
     lines = ["def build(instance):", "    document = instance.__dict__.copy()"]
     for name in nullable:
@@ -452,10 +454,7 @@ def _model_builder(
             f"        del document[{name!r}]",
         ]
     if converts:
-        lines += [
-            '    if "unit" in document and document.get("kind") in _CANONICAL_UNITS:',
-            "        convert_unit(document)",
-        ]
+        lines.append("    convert_unit(document)")
     lines.append("    return document")
     exec(compile("\n".join(lines), "<intake document builder>", "exec"), namespace)  # noqa: S102
     build: _Builder = namespace["build"]
