@@ -51,12 +51,17 @@ GLUCOSE_MG_DL_PER_MMOL_L = 18.0
 UACR_MG_G_PER_MG_MMOL = 8.84
 
 
+def _ngsp_percent(ifcc_mmol_mol: float) -> float:
+    """The IFCC master equation, unrounded."""
+    return NGSP_PERCENT_PER_IFCC * ifcc_mmol_mol + NGSP_PERCENT_AT_IFCC_ZERO
+
+
 def hba1c_percent(value: float, unit: str) -> float:
     """HbA1c in NGSP % from % or IFCC mmol/mol (NGSP = 0.0915 x IFCC + 2.15)."""
     if unit == "%":
         return value
     if unit == "mmol/mol":
-        return round(NGSP_PERCENT_PER_IFCC * value + NGSP_PERCENT_AT_IFCC_ZERO, 2)
+        return round(_ngsp_percent(value), 2)
     raise ValueError(f"unknown HbA1c unit {unit!r}")
 
 
@@ -155,9 +160,7 @@ class Hba1c(_Measurement):
     @model_validator(mode="after")
     def _plausible(self) -> Self:
         # 3-20 % (9-195 mmol/mol) spans every HbA1c a lab reports; beyond is a unit mix-up.
-        percent = self.value
-        if self.unit != "%":
-            percent = NGSP_PERCENT_PER_IFCC * percent + NGSP_PERCENT_AT_IFCC_ZERO
+        percent = self.value if self.unit == "%" else _ngsp_percent(self.value)
         # Checked as hba1c_percent rounds it only when outside (see _rounded_within).
         if not 3.0 <= percent <= 20.0 and not _rounded_within(hba1c_percent, self, 3.0, 20.0):
             raise ValueError("HbA1c is outside the possible range 3-20 % (9-195 mmol/mol)")
