@@ -36,11 +36,11 @@ from services.intake.normalise import (
     convert_unit,
     converts_units,
     custom_serialisation,
+    to_utc,
 )
 
 __all__ = ["DocumentValidator", "NotCompilable", "document_schema"]
 
-_UTC: Final = dt.UTC
 
 #: A pydantic-core schema, read and rebuilt as plain dicts (its TypedDicts do not allow that).
 _Schema = Any
@@ -56,11 +56,6 @@ _SHAREABLE_DEFAULTS: Final = (str, int, float, bool, enum.Enum, tuple, frozenset
 
 class NotCompilable(Exception):
     """A model whose schema uses something the document schema does not reproduce."""
-
-
-def _to_utc(value: dt.datetime) -> dt.datetime:
-    # Aware by contract; an OverflowError (a time past year 9999 in UTC) refuses the input.
-    return value if value.tzinfo is _UTC else value.astimezone(_UTC)
 
 
 def _view_class(shape: _Shape) -> type:
@@ -169,7 +164,7 @@ class _Compiler:
                 self._expanding.discard(ref)
         if kind == "datetime":
             plain = {k: v for k, v in schema.items() if k != "ref"}
-            return core_schema.no_info_after_validator_function(_to_utc, plain), None
+            return core_schema.no_info_after_validator_function(to_utc, plain), None
         if kind in ("model", "function-after"):
             return self.model(schema, top=False)
         if kind in ("nullable", "default"):

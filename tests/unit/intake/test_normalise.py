@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import pydantic
 import pytest
 
 from schemas.events import ClinicalResultReportedEvent, PeerContactLoggedEvent
@@ -18,6 +21,7 @@ from services.intake.normalise import (
     encode_deriving_id,
     encode_document,
     normalise_document,
+    to_utc,
 )
 from services.intake.rejection import ReasonCode, Rejection
 from services.intake.service import IntakeDomain
@@ -192,3 +196,44 @@ def test_every_utc_spelling_and_offset_is_written_as_the_same_z_time(
     in_utc = domain.validator.from_object(ex.contact(time=written.replace("Z", "+00:00")))
     assert isinstance(in_utc, Accepted)
     assert (in_utc.event_id, in_utc.value) == (one_pass.event_id, one_pass.value)
+
+
+_PARSED_TIME: Any = pydantic.TypeAdapter(dt.datetime).validate_json
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        "2026-03-02T10:30:00+01:00",
+        "2026-03-02T00:15:00.000001+14:00",
+        "2026-12-31T23:59:59.999999-12:00",
+        "2024-02-29T03:45:00-05:45",
+        "2026-03-02T09:30:00Z",
+        "2026-03-02T09:30:00-00:00",
+        "0001-01-01T23:00:00+01:00",
+    ],
+)
+def test_to_utc_is_astimezone_for_every_parsed_offset(sent: str) -> None:
+    parsed = _PARSED_TIME(f'"{sent}"'.encode())
+    utc = to_utc(parsed)
+    assert utc.tzinfo is dt.UTC
+    assert (utc, utc.fold, repr(utc)) == (parsed, 0, repr(parsed.astimezone(dt.UTC)))
+
+
+@pytest.mark.parametrize("sent", ["0001-01-01T00:30:00+01:00", "9999-12-31T23:30:00-01:00"])
+def test_to_utc_refuses_a_time_outside_the_calendar_in_utc(sent: str) -> None:
+    parsed = _PARSED_TIME(f'"{sent}"'.encode())
+    with pytest.raises(OverflowError):
+        parsed.astimezone(dt.UTC)
+    with pytest.raises(OverflowError):
+        to_utc(parsed)
+
+
+@pytest.mark.parametrize(
+    "tzinfo", [dt.UTC, dt.timezone(timedelta(hours=-3)), ZoneInfo("America/New_York")]
+)
+def test_to_utc_of_other_tzinfos_is_astimezone(tzinfo: dt.tzinfo) -> None:
+    local = dt.datetime(2026, 3, 8, 1, 30, tzinfo=tzinfo)  # New York's spring-forward night
+    utc = to_utc(local)
+    assert utc.tzinfo is dt.UTC
+    assert repr(utc) == repr(local.astimezone(dt.UTC))
