@@ -96,9 +96,11 @@ TOPICS: tuple[Topic, ...] = (
     ),
     Topic(
         name="peer.events.v1",
-        description="Validated, normalised, deduplicated events keyed by participant.",
+        description="Validated, normalised, deduplicated events keyed by participant, as "
+        "CloudEvents in structured content mode (the JSON event format is the value).",
         key=TopicKey.PARTICIPANT,
         payload="schemas.events.Event",
+        content_type="application/cloudevents+json; charset=UTF-8",
         retention_ms=-1,
         producers=("intake",),
         consumers=("caregaps", "evaluation"),

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from prometheus_client import Counter
 
+from schemas.topics import topic as registry_topic
 from services.intake.breaker import InvalidShareBreaker
 from services.intake.dedup import Admission, DuplicateFilter
 from services.intake.fhir_inbound import (
@@ -36,7 +37,7 @@ from services.intake.metrics import IntakeMetrics
 from services.intake.programmes import ProgrammeRegistry
 from services.intake.rejection import ReasonCode, Rejection, conflicting_id
 from services.intake.settings import IntakeSettings
-from services.intake.submission import ACCEPTED_TYPES, Accepted, SubmissionValidator
+from services.intake.submission import Accepted, SubmissionValidator
 from services.runtime import (
     ConsumerPolicy,
     Health,
@@ -54,6 +55,7 @@ from services.runtime import (
 __all__ = [
     "DLQ_TOPIC",
     "EVENTS_TOPIC",
+    "EVENT_HEADERS",
     "FHIR_TOPIC",
     "RAW_TOPIC",
     "IntakeDomain",
@@ -118,12 +120,10 @@ class RecordOutcome:
         return self.rejection is not None
 
 
-_CONTENT_TYPE: Final = ("content-type", b"application/json")
-
-
-#: The ce_type header of every type that may be accepted, encoded once.
-_CE_TYPES: Final = {event_type: ("ce_type", event_type.encode()) for event_type in ACCEPTED_TYPES}
-
+#: CloudEvents' Kafka binding, structured content mode: the whole event is the value, in the
+#: JSON event format, and this header says so (a binary-mode reader would otherwise look for
+#: ``ce_*`` attribute headers). The media type is the topic's registered one.
+EVENT_HEADERS: Final = (("content-type", registry_topic(EVENTS_TOPIC).content_type.encode()),)
 
 #: OutRecord's keyword-capable ``__new__`` is a Python-level call; the event path builds the
 #: tuple directly, positionally (a unit test holds it equal to the keyword form).
@@ -131,12 +131,7 @@ _tuple_new: Final = tuple.__new__
 
 
 def event_record(accepted: Accepted) -> OutRecord:
-    event_id, event_type, key, value, _, _ = accepted
-    ce_type = _CE_TYPES.get(event_type) or ("ce_type", event_type.encode())
-    return _tuple_new(
-        OutRecord,
-        (EVENTS_TOPIC, value, key, (_CONTENT_TYPE, ("ce_id", event_id.encode()), ce_type), None),
-    )
+    return _tuple_new(OutRecord, (EVENTS_TOPIC, accepted.value, accepted.key, EVENT_HEADERS, None))
 
 
 def _internal_error(topic: str, partition: int, record: Any, exc: Exception) -> Rejection:

@@ -167,6 +167,12 @@ async def test_corpus_and_valid_events_through_the_kafka_path(
     for record in events:
         event: Any = parse_event(record.value)
         assert record.key == event.subject.encode()
+        # CloudEvents' Kafka binding, structured mode: a CloudEvents reader takes the value as
+        # the whole event, in the JSON format, and needs no ce_* header.
+        assert list(record.headers) == [
+            ("content-type", b"application/cloudevents+json; charset=UTF-8")
+        ]
+        assert json.loads(record.value)["specversion"] == "1.0"
         partitions[event.subject].add(record.partition)
         if event.source.startswith("peerlink://clinic"):
             clinic_events.append(event)

@@ -71,7 +71,8 @@ async def test_valid_and_invalid_records_keep_their_order(domain: IntakeDomain) 
     assert first.key == b"p-000123"
     assert last.key == b"p-000777"
     assert _event(first).id == "e-0"
-    assert dict(first.headers)["ce_type"] == b"peerlink.contact.logged"
+    # CloudEvents structured mode: the value is the event; no ce_* attribute headers.
+    assert first.headers == (("content-type", b"application/cloudevents+json; charset=UTF-8"),)
     headers = dict(dlq.headers)
     assert dlq.value == b"{not json"
     assert dlq.key == b"p-000123"
@@ -92,11 +93,7 @@ def _keyword_record(accepted: Accepted) -> OutRecord:
         topic=EVENTS_TOPIC,
         key=accepted.key,
         value=accepted.value,
-        headers=(
-            ("content-type", b"application/json"),
-            ("ce_id", accepted.event_id.encode()),
-            ("ce_type", accepted.event_type.encode()),
-        ),
+        headers=(("content-type", b"application/cloudevents+json; charset=UTF-8"),),
     )
 
 
