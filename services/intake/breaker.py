@@ -71,7 +71,9 @@ class InvalidShareBreaker:
             invalid -= sum(map(_second, islice(window, min(evicted, held))))
             if evicted > held:
                 invalid -= sum(batch[: evicted - held])
-        window.extend(zip(repeat(now), batch))
+        size = self.policy.window
+        # Only the last ``size`` can stay: stamping the rest would only have them evicted.
+        window.extend(zip(repeat(now), batch[-size:] if len(batch) > size else batch))
         self._invalid = invalid
 
     def _expire(self) -> None:

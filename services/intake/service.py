@@ -298,18 +298,17 @@ class IntakeHandler:
         count = outcomes.append
         try:
             for record in batch.records:
-                offset = record.offset
-                position = base + int(offset)
-                event: Accepted | None = None
+                offset: int = record.offset
                 rejection: Rejection | None = None
                 try:
                     result = validate(record.value)
-                    if isinstance(result, Rejection):
-                        rejection = result
+                    if type(result) is not Accepted:
+                        rejection = result  # type: ignore[assignment]
                     else:
-                        admission = admit(result.event_id, position, result.digest)
+                        admission = admit(result.event_id, base + offset, result.digest)
                         if admission is new:
-                            event = result
+                            append(event_record(result))
+                            accepted_count += 1
                         elif admission is duplicate:
                             duplicate_count += 1
                             _log.debug("duplicate dropped", extra={"event_ids": [result.event_id]})
@@ -317,10 +316,7 @@ class IntakeHandler:
                             rejection = conflicting_id()
                 except Exception as exc:  # a bug must not stop the partition: DLQ it, replay later
                     rejection = _internal_error(topic, partition, record, exc)
-                if event is not None:
-                    append(event_record(event))
-                    accepted_count += 1
-                elif rejection is not None:
+                if rejection is not None:
                     append(self._dead_letter(batch, record, rejection))
                 if offset > counted_upto:
                     count(rejection is not None)
