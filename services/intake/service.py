@@ -302,8 +302,8 @@ class IntakeHandler:
                 rejection: Rejection | None = None
                 try:
                     result = validate(record.value)
-                    if type(result) is not Accepted:
-                        rejection = result  # type: ignore[assignment]
+                    if isinstance(result, Rejection):
+                        rejection = result
                     else:
                         admission = admit(result.event_id, base + offset, result.digest)
                         if admission is new:
