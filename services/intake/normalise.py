@@ -36,6 +36,7 @@ from typing import Any, Final, Literal
 import orjson
 import pydantic
 from pydantic import BaseModel
+from pydantic_core import TzInfo
 
 from schemas.events import EVENT_MODELS
 from schemas.ids import Uuid5Namespace
@@ -71,10 +72,9 @@ CANONICAL_UNITS: Final[dict[str, tuple[str, Callable[[float, str], float], float
 
 _UTC = dt.UTC
 _JSON_OPTIONS = orjson.OPT_UTC_Z
-#: The fixed-offset tzinfo pydantic gives every time it parses.
-_PYDANTIC_TZINFO: Final[type[Any]] = type(
-    pydantic.TypeAdapter(dt.datetime).validate_json(b'"2000-01-01T00:00:00+01:00"').tzinfo
-)
+#: The fixed-offset tzinfo of every time pydantic parses (typed loosely: pydantic-core's stub
+#: lets its utcoffset return None, which a fixed offset never does).
+_PYDANTIC_TZINFO: Final[type[Any]] = TzInfo
 _combine: Final = dt.datetime.combine
 
 
@@ -154,7 +154,7 @@ def _walk(document: dict[str, Any]) -> None:
             new = _walk_items(item)
             if new is not item:
                 document[key] = new
-        elif kind is dt.datetime and item.tzinfo is not _UTC:  # aware by contract
+        elif kind is dt.datetime:  # aware by contract
             document[key] = to_utc(item)
     convert_unit(document)
 
@@ -170,8 +170,8 @@ def _walk_items(items: list[Any] | tuple[Any, ...]) -> list[Any] | tuple[Any, ..
         new: Any
         if kind is tuple or kind is list:
             new = _walk_items(item)
-        elif kind is dt.datetime and item.tzinfo is not _UTC:
-            new = to_utc(item)
+        elif kind is dt.datetime:
+            new = to_utc(item)  # the same object when already in UTC
         else:
             continue
         if new is not item:
@@ -197,7 +197,7 @@ def _overflowing_time(node: Any, path: tuple[str, ...]) -> tuple[str, ...] | Non
     """Where the first time that cannot be converted to UTC sits (only for a rejection)."""
     if isinstance(node, dt.datetime):
         try:
-            node.astimezone(_UTC)
+            to_utc(node)
         except OverflowError:
             return path
         return None
@@ -434,7 +434,6 @@ def _model_builder(
     """
     namespace: dict[str, Any] = {
         "_datetime": dt.datetime,
-        "_UTC": _UTC,
         "_NotBuildable": _NotBuildable,
         "convert_unit": convert_unit,
         "to_utc": to_utc,
@@ -446,8 +445,7 @@ def _model_builder(
         lines += [
             f"    value = document[{name!r}]",
             "    if type(value) is _datetime:",
-            "        if value.tzinfo is not _UTC:",
-            f"            document[{name!r}] = to_utc(value)",
+            f"        document[{name!r}] = to_utc(value)",
             "    elif value is None:",
             f"        del document[{name!r}]",
             "    else:",
