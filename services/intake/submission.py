@@ -96,7 +96,6 @@ class Accepted(NamedTuple):
     """
 
     event_id: str
-    event_type: str
     key: bytes
     value: bytes
     derived_id: bool
@@ -171,7 +170,7 @@ class SubmissionValidator:
                 refused = self.registry.check(document)
                 if refused is not None:
                     return refused
-                return self._accepted(document["type"], document, derive_id=document["id"] is None)
+                return self._accepted(document, derive_id=document["id"] is None)
             try:
                 parsed = orjson.loads(raw)
             except orjson.JSONDecodeError:
@@ -231,10 +230,10 @@ class SubmissionValidator:
                 normalise_document(document)
             except NormalisationError as exc:
                 return exc.rejection
-        return self._accepted(event.type, document, derive_id=derive_id)
+        return self._accepted(document, derive_id=derive_id)
 
     @staticmethod
-    def _accepted(type_name: str, document: dict[str, Any], *, derive_id: bool) -> Accepted:
+    def _accepted(document: dict[str, Any], *, derive_id: bool) -> Accepted:
         """The wire form of a normalised document (its id derived first if it has none)."""
         subject = document.get("subject")
         assert isinstance(subject, str)  # every accepted type is a participant event
@@ -244,7 +243,7 @@ class SubmissionValidator:
             event_id, value = document["id"], encode_document(document)
         return _tuple_new(
             Accepted,
-            (event_id, type_name, subject.encode(), value, derive_id, content_digest(value)),
+            (event_id, subject.encode(), value, derive_id, content_digest(value)),
         )
 
 

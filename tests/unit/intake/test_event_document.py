@@ -163,7 +163,6 @@ def _general_path(submission: dict[str, Any]) -> Accepted | Rejection:
     value = encode_document(document)
     return Accepted(
         event_id=document["id"],
-        event_type=event.type,
         key=document["subject"].encode(),
         value=value,
         derived_id=derive,

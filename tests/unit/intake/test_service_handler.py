@@ -111,7 +111,7 @@ async def test_raw_path_builds_the_event_records_of_event_record(domain: IntakeD
         expected.append(_keyword_record(accepted))
     assert outputs == expected
     assert all(type(o) is OutRecord and o.partition is None for o in outputs)
-    other = Accepted("e-9", "peerlink.other", b"p-000123", b"{}", False, 0)
+    other = Accepted("e-9", b"p-000123", b"{}", False, 0)
     assert event_record(other) == _keyword_record(other)
 
 
